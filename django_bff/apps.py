@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class DjangoBFFConfig(AppConfig):
+    name = "django_bff"
+    verbose_name = "Django BFF"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from django_bff import checks as bff_checks
+        from django_bff import receivers  # noqa: F401  (connects signal receivers)
+
+        checks.register(bff_checks.check_settings, checks.Tags.security)

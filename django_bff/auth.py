@@ -1,0 +1,144 @@
+"""The authentication backend: mozilla-django-oidc's, keeping the tokens.
+
+mozilla-django-oidc validates the login and makes the Django user, then throws
+the refresh token away. :class:`BFFAuthenticationBackend` changes what a BFF
+needs and nothing else:
+
+* the code exchange, userinfo and JWKS go through the back-channel session
+  (``BFF["BACKCHANNEL_SESSION"]``), with its timeouts;
+* the identity token's ``aud``, ``iss`` (when ``BFF["AUTHORITY"]`` is set),
+  ``exp`` and ``nonce`` are checked, and keys come from the cached JWKS (an
+  unknown ``kid`` re-fetches it once);
+* the whole token response is kept: once Django's ``login()`` has cycled the
+  session key, the tokens go to the store (``BFF["SAVE_TOKENS"]``) and the
+  ``token_response_received`` signal is sent;
+* with no ``OIDC_OP_USER_ENDPOINT`` the claims come from the identity token, so
+  providers whose userinfo endpoint refuses JWT access tokens work.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import jwt
+from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
+from django.http import HttpRequest
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+from django_bff import oauth
+from django_bff.backchannel import get_backchannel_session, get_endpoint, get_signing_key
+from django_bff.conf import bff_settings
+from django_bff.exceptions import TokenServiceError
+from django_bff.tokens import UserToken
+
+__all__ = ["BFFAuthenticationBackend", "PENDING_TOKEN_ATTR"]
+
+logger = logging.getLogger(__name__)
+security_logger = logging.getLogger("django.security.django_bff")
+
+#: The request attribute that carries a login's token response until login() ran.
+PENDING_TOKEN_ATTR = "_bff_pending_token_response"
+
+_ENDPOINT_SETTINGS = {
+    "OIDC_OP_TOKEN_ENDPOINT": "token_endpoint",
+    "OIDC_OP_JWKS_ENDPOINT": "jwks_uri",
+}
+
+
+class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
+    """mozilla-django-oidc's backend, with the BFF's token handling."""
+
+    @staticmethod
+    def get_settings(attr: str, *args: Any) -> Any:
+        value = getattr(settings, attr, None)
+        if value is None and attr in _ENDPOINT_SETTINGS and bff_settings.AUTHORITY:
+            value = get_endpoint(_ENDPOINT_SETTINGS[attr])
+        if value is None and attr == "OIDC_OP_USER_ENDPOINT":
+            return None  # optional here: claims then come from the identity token
+        if value is None:
+            return OIDCAuthenticationBackend.get_settings(attr, *args)
+        return value
+
+    # --- HTTP through the back-channel --------------------------------------------------
+    def get_token(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = oauth.token_request(dict(payload), endpoint=self.OIDC_OP_TOKEN_ENDPOINT)
+        except TokenServiceError as e:
+            # Becomes a failed login (mozilla-django-oidc redirects to the failure URL).
+            logger.warning("code exchange failed: %s", e)
+            raise SuspiciousOperation("the token service did not accept the authorization code") from None
+        self._token_response = response
+        return response
+
+    def retrieve_matching_jwk(self, token: str) -> jwt.PyJWK:
+        header = jwt.get_unverified_header(token)
+        try:
+            return get_signing_key(self.OIDC_OP_JWKS_ENDPOINT, header.get("kid"), str(header.get("alg")))
+        except (LookupError, TokenServiceError) as e:
+            raise SuspiciousOperation("no signing key for the identity token") from e
+
+    def get_userinfo(self, access_token: str, id_token: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if not self.OIDC_OP_USER_ENDPOINT:
+            return dict(payload)
+        response = get_backchannel_session().get(
+            self.OIDC_OP_USER_ENDPOINT, headers={"Authorization": f"Bearer {access_token}"}
+        )
+        logger.info("userinfo GET %s -> %s", self.OIDC_OP_USER_ENDPOINT, response.status_code)
+        if response.status_code != 200:
+            raise SuspiciousOperation(f"userinfo answered HTTP {response.status_code}")
+        if response.headers.get("content-type", "").lower().startswith("application/jwt"):
+            claims: dict[str, Any] = self.verify_token(response.text)
+            return claims
+        data = response.json()
+        if not isinstance(data, dict) or data.get("sub") != payload.get("sub"):
+            raise SuspiciousOperation("userinfo sub does not match the identity token")
+        return data
+
+    # --- identity token validation --------------------------------------------------------
+    def _verify_jws(self, payload: str, key: Any) -> dict[str, Any]:
+        header = jwt.get_unverified_header(payload)
+        alg = header.get("alg")
+        if alg != self.OIDC_RP_SIGN_ALGO:
+            raise SuspiciousOperation("the identity token's alg does not match OIDC_RP_SIGN_ALGO")
+        issuer = bff_settings.AUTHORITY
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                payload,
+                key,
+                algorithms=[alg],
+                audience=self.OIDC_RP_CLIENT_ID,
+                issuer=issuer.rstrip("/") if issuer else None,
+                options={"require": ["exp", "iat", "sub"]},
+                leeway=30,
+            )
+        except jwt.PyJWTError as e:
+            raise SuspiciousOperation(f"identity token rejected: {type(e).__name__}") from None
+        audiences = claims.get("aud")
+        if isinstance(audiences, list) and len(audiences) > 1 and claims.get("azp") != self.OIDC_RP_CLIENT_ID:
+            raise SuspiciousOperation("identity token has several audiences and another azp")
+        return claims
+
+    # --- keep the token response ---------------------------------------------------------
+    def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> Any:
+        self._token_response: dict[str, Any] | None = None
+        try:
+            user = super().authenticate(request, **kwargs)
+        except SuspiciousOperation as e:
+            # A failed login, not a server error: the callback view redirects to
+            # LOGIN_REDIRECT_URL_FAILURE.
+            security_logger.warning("OIDC login refused: %s", e)
+            return None
+        if user is None or request is None or self._token_response is None:
+            return user
+        pending = (self._token_response, UserToken.from_token_response(self._token_response, client_id=self.OIDC_RP_CLIENT_ID))
+        setattr(request, PENDING_TOKEN_ATTR, pending)
+        current = getattr(request, "user", None)
+        if current is not None and current.is_authenticated and current.pk == user.pk:
+            # mozilla-django-oidc does not call login() again for the same user,
+            # so no user_logged_in signal will come: hand the tokens over now.
+            from django_bff.receivers import deliver_pending_tokens
+
+            deliver_pending_tokens(request, user)
+        return user

@@ -1,0 +1,276 @@
+"""System checks for ``settings.BFF`` and the settings django_bff relies on.
+
+Every id is listed, with its meaning and fix, in ``docs/checks.rst``. Ids are
+never reused.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning
+from django.utils.module_loading import import_string
+
+from django_bff.conf import DEFAULTS, REMOVED_SETTINGS
+
+__all__ = ["check_settings"]
+
+_BACKEND = "django_bff.auth.BFFAuthenticationBackend"
+
+#: name -> (minimum, integer only, minimum is exclusive)
+_NUMBERS: dict[str, tuple[float, bool, bool]] = {
+    "REFRESH_BEFORE_EXPIRATION": (0, False, False),
+    "REFRESH_LOCK_TIMEOUT": (0, False, True),
+    "REFRESH_LOCK_WAIT": (0, False, True),
+    "RETRY_AFTER": (1, True, False),
+    "BACKCHANNEL_CONNECT_TIMEOUT": (0, False, True),
+    "BACKCHANNEL_READ_TIMEOUT": (0, False, True),
+    "BACKCHANNEL_POOL_SIZE": (1, True, False),
+    "DISCOVERY_CACHE_TTL": (0, False, False),
+    "JWKS_CACHE_TTL": (0, False, False),
+    "JWKS_MIN_REFETCH_INTERVAL": (0, False, False),
+}
+_BOOLEANS = ("SAVE_TOKENS", "ENCRYPT_TOKENS")
+
+
+def _value(user: dict[str, Any], name: str) -> Any:
+    return user.get(name, DEFAULTS[name])
+
+
+def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    user = getattr(settings, "BFF", {})
+    if not isinstance(user, dict):
+        return [Error("settings.BFF must be a dict.", hint="Write BFF = {...} in settings.", id="django_bff.E001")]
+    messages: list[CheckMessage] = []
+    messages += _check_keys(user)
+    messages += _check_values(user)
+    messages += _check_store(user)
+    messages += _check_backchannel(user)
+    messages += _check_encryption(user)
+    messages += _check_cache(user)
+    messages += _check_oidc()
+    return messages
+
+
+def _check_keys(user: dict[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for key in user:
+        if key in REMOVED_SETTINGS:
+            messages.append(
+                Error(f'BFF["{key}"] was removed.', hint=f"See CHANGELOG.md: {REMOVED_SETTINGS[key]}", id="django_bff.E003")
+            )
+        elif key not in DEFAULTS:
+            messages.append(
+                Error(f'BFF["{key}"] is not a django_bff setting.', hint="Check the spelling; see docs/settings.", id="django_bff.E002")
+            )
+    return messages
+
+
+def _check_values(user: dict[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for name, (minimum, integer, exclusive) in _NUMBERS.items():
+        value = _value(user, name)
+        valid_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+        if isinstance(value, bool) or not valid_type or value < minimum or (exclusive and value == minimum):
+            kind = "an integer" if integer else "a number"
+            bound = f"> {minimum}" if exclusive else f">= {minimum}"
+            messages.append(Error(f'BFF["{name}"] must be {kind} {bound}.', hint=f"Got {value!r}.", id="django_bff.E005"))
+    for name in _BOOLEANS:
+        if not isinstance(_value(user, name), bool):
+            messages.append(Error(f'BFF["{name}"] must be True or False.', hint=f"Got {_value(user, name)!r}.", id="django_bff.E006"))
+    for name in ("AUTHORITY", "REVOCATION_ENDPOINT"):
+        value = _value(user, name)
+        if value is None:
+            continue
+        parts = urlsplit(value) if isinstance(value, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            messages.append(Error(f'BFF["{name}"] must be an absolute http(s) URL.', hint=f"Got {value!r}.", id="django_bff.E015"))
+    if not messages:
+        lock = float(_value(user, "REFRESH_LOCK_TIMEOUT"))
+        call = float(_value(user, "BACKCHANNEL_CONNECT_TIMEOUT")) + float(_value(user, "BACKCHANNEL_READ_TIMEOUT"))
+        if lock <= call:
+            messages.append(
+                Warning(
+                    "The refresh lock can expire during a token request.",
+                    hint='Make BFF["REFRESH_LOCK_TIMEOUT"] longer than the two BACKCHANNEL timeouts.',
+                    id="django_bff.W004",
+                )
+            )
+    return messages
+
+
+def _check_store(user: dict[str, Any]) -> list[CheckMessage]:
+    from django_bff.exceptions import InvalidTokenStore
+    from django_bff.stores import SessionTokenStore, get_token_store
+
+    get_token_store.cache_clear()
+    try:
+        store = get_token_store()
+    except InvalidTokenStore as e:
+        return [Error("BFF[\"USER_TOKEN_STORE\"] is not usable.", hint=str(e), id="django_bff.E004")]
+    messages = list(store.check())
+    if isinstance(store, SessionTokenStore) and store.in_cookie:
+        if _value(user, "ENCRYPT_TOKENS") is False:
+            messages.append(
+                Error(
+                    "Tokens would sit unencrypted in the session cookie.",
+                    hint='signed_cookies signs but does not encrypt: set BFF["ENCRYPT_TOKENS"] = True.',
+                    id="django_bff.E009",
+                )
+            )
+        messages.append(
+            Warning(
+                "signed_cookies sessions cannot keep refreshed tokens safely.",
+                hint="Concurrent requests can restore a used refresh token; use a server-side "
+                "SESSION_ENGINE or CacheTokenStore.",
+                id="django_bff.W001",
+            )
+        )
+    return messages
+
+
+def _check_backchannel(user: dict[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    path = _value(user, "BACKCHANNEL_SESSION")
+    try:
+        factory = import_string(path) if isinstance(path, str) else path
+    except ImportError as e:
+        factory = None
+        hint = str(e)
+    else:
+        hint = "It must be a callable returning a requests.Session."
+    if not callable(factory):
+        messages.append(Error('BFF["BACKCHANNEL_SESSION"] is not a usable callable.', hint=hint, id="django_bff.E007"))
+    verify = _value(user, "BACKCHANNEL_VERIFY")
+    if verify is False:
+        messages.append(
+            Warning(
+                "TLS certificates of the token service are not verified.",
+                hint='Set BFF["BACKCHANNEL_VERIFY"] to True or to a CA bundle path.',
+                id="django_bff.W007",
+            )
+        )
+    elif not (verify is True or (isinstance(verify, str) and os.path.exists(verify))):
+        messages.append(
+            Error(
+                'BFF["BACKCHANNEL_VERIFY"] must be True, False or a CA bundle path.',
+                hint=f"Got {verify!r}.",
+                id="django_bff.E016",
+            )
+        )
+    return messages
+
+
+def _check_encryption(user: dict[str, Any]) -> list[CheckMessage]:
+    keys = _value(user, "TOKEN_ENCRYPTION_KEYS")
+    if keys is None:
+        return []
+    hint = "Give a non-empty list of keys from cryptography's Fernet.generate_key()."
+    if not isinstance(keys, (list, tuple)) or not keys:
+        return [Error('BFF["TOKEN_ENCRYPTION_KEYS"] must be a list of Fernet keys.', hint=hint, id="django_bff.E008")]
+    for key in keys:
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            return [Error('BFF["TOKEN_ENCRYPTION_KEYS"] holds an invalid key.', hint=hint, id="django_bff.E008")]
+    return []
+
+
+def _check_cache(user: dict[str, Any]) -> list[CheckMessage]:
+    alias = _value(user, "CACHE")
+    caches = getattr(settings, "CACHES", {})
+    if alias not in caches:
+        return [Error(f'BFF["CACHE"] names an unknown cache {alias!r}.', hint="Use an alias from CACHES.", id="django_bff.E012")]
+    backend = str(caches[alias].get("BACKEND", ""))
+    if backend.endswith("DummyCache"):
+        return [
+            Error(
+                'BFF["CACHE"] is a DummyCache: refreshes would not be locked.',
+                hint="Use Redis (django-redis) or at least the local-memory cache.",
+                id="django_bff.E013",
+            )
+        ]
+    if backend.endswith("LocMemCache"):
+        return [
+            Warning(
+                'BFF["CACHE"] is process-local: refreshes lock per process only.',
+                hint="With several worker processes, use Redis (django-redis).",
+                id="django_bff.W005",
+            )
+        ]
+    return []
+
+
+def _check_oidc() -> list[CheckMessage]:
+    from django_bff.conf import bff_settings
+
+    messages: list[CheckMessage] = []
+    backends = getattr(settings, "AUTHENTICATION_BACKENDS", [])
+    if not any(_is_bff_backend(b) for b in backends):
+        messages.append(
+            Error(
+                "No BFFAuthenticationBackend in AUTHENTICATION_BACKENDS.",
+                hint=f'Add "{_BACKEND}" (or a subclass) so logins keep their tokens.',
+                id="django_bff.E011",
+            )
+        )
+    required = ["OIDC_RP_CLIENT_ID", "OIDC_OP_AUTHORIZATION_ENDPOINT"]
+    if not bff_settings.AUTHORITY:
+        required += ["OIDC_OP_TOKEN_ENDPOINT"]
+    missing = [name for name in required if not getattr(settings, name, None)]
+    if missing:
+        messages.append(
+            Error(
+                f"mozilla-django-oidc settings missing: {', '.join(missing)}.",
+                hint='Set them (BFF["AUTHORITY"] can supply the token and JWKS endpoints).',
+                id="django_bff.E010",
+            )
+        )
+    algo = str(getattr(settings, "OIDC_RP_SIGN_ALGO", "HS256"))
+    if algo.startswith("HS"):
+        messages.append(
+            Warning(
+                f"OIDC_RP_SIGN_ALGO is {algo}: tokens are checked with the client secret.",
+                hint='Providers sign with RS256 or ES256: set OIDC_RP_SIGN_ALGO = "RS256".',
+                id="django_bff.W002",
+            )
+        )
+    elif not (getattr(settings, "OIDC_OP_JWKS_ENDPOINT", None) or getattr(settings, "OIDC_RP_IDP_SIGN_KEY", None) or bff_settings.AUTHORITY):
+        messages.append(
+            Error(
+                f"{algo} needs the provider's keys: no JWKS endpoint is set.",
+                hint='Set OIDC_OP_JWKS_ENDPOINT or BFF["AUTHORITY"].',
+                id="django_bff.E017",
+            )
+        )
+    if getattr(settings, "OIDC_USE_PKCE", False) is not True:
+        messages.append(
+            Warning("OIDC_USE_PKCE is not True.", hint="Set OIDC_USE_PKCE = True (RFC 9700 requires PKCE).", id="django_bff.W003")
+        )
+    plain = [n for n in ("OIDC_STORE_ACCESS_TOKEN", "OIDC_STORE_ID_TOKEN", "OIDC_STORE_REFRESH_TOKEN") if getattr(settings, n, False)]
+    if plain:
+        messages.append(
+            Warning(
+                f"{', '.join(plain)} keeps tokens unencrypted in the session.",
+                hint="Remove it: django_bff stores tokens encrypted.",
+                id="django_bff.W006",
+            )
+        )
+    return messages
+
+
+def _is_bff_backend(path: str) -> bool:
+    from django_bff.auth import BFFAuthenticationBackend
+
+    try:
+        backend = import_string(path)
+    except ImportError:
+        return False
+    return isinstance(backend, type) and issubclass(backend, BFFAuthenticationBackend)
+

@@ -1,0 +1,111 @@
+"""Settings for django_bff, read from the single ``settings.BFF`` dict.
+
+Users write::
+
+    BFF = {
+        "REFRESH_BEFORE_EXPIRATION": 60,
+        "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.SessionTokenStore", "OPTIONS": {}},
+    }
+
+Any key left out takes its value from :data:`DEFAULTS`. The values are read at
+call time through :data:`bff_settings` and re-read when ``BFF`` changes (for
+example under ``override_settings``). Validation happens in system checks
+(:mod:`django_bff.checks`), not here, so that a bad value is reported with an id
+at start-up instead of as a traceback in the middle of a request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+__all__ = ["DEFAULTS", "IMPORT_STRINGS", "REMOVED_SETTINGS", "bff_settings", "BFFSettings"]
+
+DEFAULTS: dict[str, Any] = {
+    # Token storage (reference: IUserTokenStore, SaveTokens).
+    "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.SessionTokenStore", "OPTIONS": {}},
+    "SAVE_TOKENS": True,
+    "ENCRYPT_TOKENS": True,
+    "TOKEN_ENCRYPTION_KEYS": None,
+    # Token lifetime management.
+    "REFRESH_BEFORE_EXPIRATION": 60,
+    "CACHE": "default",
+    "REFRESH_LOCK_TIMEOUT": 30.0,
+    "REFRESH_LOCK_WAIT": 20.0,
+    "RETRY_AFTER": 5,
+    # Token service communication (reference: the named back-channel HttpClient).
+    "BACKCHANNEL_SESSION": "django_bff.backchannel.default_session",
+    "BACKCHANNEL_CONNECT_TIMEOUT": 5.0,
+    "BACKCHANNEL_READ_TIMEOUT": 10.0,
+    "BACKCHANNEL_POOL_SIZE": 10,
+    "BACKCHANNEL_VERIFY": True,
+    "AUTHORITY": None,
+    "REVOCATION_ENDPOINT": None,
+    "DISCOVERY_CACHE_TTL": 3600,
+    "JWKS_CACHE_TTL": 3600,
+    "JWKS_MIN_REFETCH_INTERVAL": 30,
+}
+
+#: Keys whose values are dotted paths, imported on access.
+IMPORT_STRINGS: frozenset[str] = frozenset({"BACKCHANNEL_SESSION"})
+
+#: Keys that existed once. Using one is a system-check error pointing to the changelog.
+REMOVED_SETTINGS: dict[str, str] = {}
+
+
+class BFFSettings:
+    """Lazy view of ``settings.BFF`` merged over :data:`DEFAULTS`."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, "BFF", {})
+        return value if isinstance(value, dict) else {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in DEFAULTS:
+            raise AttributeError(f"Invalid BFF setting: {name!r}")
+        if name in self._cache:
+            return self._cache[name]
+        value = self.user_settings.get(name, DEFAULTS[name])
+        if name in IMPORT_STRINGS and isinstance(value, str):
+            value = import_string(value)
+        self._cache[name] = value
+        return value
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+    # Typed accessors for the values the code reads most.
+    @property
+    def refresh_before_expiration(self) -> float:
+        return float(self.REFRESH_BEFORE_EXPIRATION)
+
+    @property
+    def backchannel_timeout(self) -> tuple[float, float]:
+        return (float(self.BACKCHANNEL_CONNECT_TIMEOUT), float(self.BACKCHANNEL_READ_TIMEOUT))
+
+
+bff_settings = BFFSettings()
+
+_reload_hooks: list[Any] = []
+
+
+def on_reload(func: Any) -> Any:
+    """Register ``func`` to run when ``settings.BFF`` changes (caches built from settings)."""
+    _reload_hooks.append(func)
+    return func
+
+
+@receiver(setting_changed)
+def _reload_bff_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("BFF", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "CACHES"):
+        bff_settings.reload()
+        for hook in _reload_hooks:
+            hook()

@@ -1,0 +1,111 @@
+"""Exceptions raised by django_bff.
+
+The tree::
+
+    BFFError
+    ├── BFFImproperlyConfigured   (also django.core.exceptions.ImproperlyConfigured)
+    │   └── InvalidTokenStore
+    ├── TokenStoreError
+    │   └── TokenStoreConflict     a compare-and-set write lost against a newer one
+    ├── TokenServiceError          the token service answered badly (carries status_code)
+    │   ├── TokenServiceUnavailable    down, slow, 5xx or not JSON: transient (503)
+    │   └── TokenRequestRejected       an OAuth error answer such as invalid_grant
+    └── AccessTokenUnavailable     no token to attach to an outgoing request (401 or 503)
+
+Runtime errors carry ``status_code`` and ``default_code`` for the single handler
+that maps them to responses. Messages never contain a token, a secret or an
+upstream body.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+__all__ = [
+    "BFFError",
+    "BFFImproperlyConfigured",
+    "InvalidTokenStore",
+    "TokenStoreError",
+    "TokenStoreConflict",
+    "TokenServiceError",
+    "TokenServiceUnavailable",
+    "TokenRequestRejected",
+    "AccessTokenUnavailable",
+]
+
+
+class BFFError(Exception):
+    """Base class of every django_bff error."""
+
+    status_code: int = 500
+    default_code: str = "bff_error"
+
+
+class BFFImproperlyConfigured(BFFError, ImproperlyConfigured):
+    """A setting is wrong. System checks report most of these at start-up."""
+
+    default_code = "improperly_configured"
+
+
+class InvalidTokenStore(BFFImproperlyConfigured):
+    """``BFF["USER_TOKEN_STORE"]`` cannot be imported or instantiated."""
+
+    default_code = "invalid_token_store"
+
+
+class TokenStoreError(BFFError):
+    """A token store could not read or write."""
+
+    default_code = "token_store_error"
+
+
+class TokenStoreConflict(TokenStoreError):
+    """A write was refused because the stored tokens changed since this request read them."""
+
+    status_code = 409
+    default_code = "token_store_conflict"
+
+
+class TokenServiceError(BFFError):
+    """The token service (the identity provider) did not give a usable answer."""
+
+    status_code = 502
+    default_code = "token_service_error"
+
+    def __init__(self, message: str, *, error: str | None = None, retry_after: int | None = None):
+        super().__init__(message)
+        self.error = error
+        self.retry_after = retry_after
+
+
+class TokenServiceUnavailable(TokenServiceError):
+    """Transient: the token service is down, too slow, answered 5xx or not JSON."""
+
+    status_code = 503
+    default_code = "token_service_unavailable"
+
+
+class TokenRequestRejected(TokenServiceError):
+    """The token service answered with an OAuth error (``error`` holds its code)."""
+
+    status_code = 401
+    default_code = "token_request_rejected"
+
+
+class AccessTokenUnavailable(BFFError):
+    """No access token could be attached (raised by :mod:`django_bff.http` auth objects).
+
+    ``error`` is the :class:`~django_bff.tokens.TokenError` code. Transient
+    errors answer 503 with ``retry_after``; the others 401.
+    """
+
+    status_code = 401
+    default_code = "access_token_unavailable"
+
+    def __init__(self, error: str, *, transient: bool = False, retry_after: int | None = None):
+        super().__init__(f"no access token: {error}")
+        self.error = error
+        self.transient = transient
+        self.retry_after = retry_after
+        if transient:
+            self.status_code = 503

@@ -1,0 +1,119 @@
+"""OAuth 2.0 requests to the token service, sent through the back-channel session.
+
+Classifies every answer so callers get a value or one of two errors:
+
+* :class:`~django_bff.exceptions.TokenRequestRejected`: the token service said
+  no with an OAuth error (``invalid_grant``, ``invalid_client``...).
+* :class:`~django_bff.exceptions.TokenServiceUnavailable`: it could not be
+  reached, took longer than the timeout, answered 5xx, or did not answer JSON.
+  Transient: the caller keeps the tokens and asks the browser to retry.
+
+Messages and logs name the endpoint, the grant type and the status code, never a
+token, a code, a secret or the response body.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from requests.auth import HTTPBasicAuth
+
+from django_bff.backchannel import get_backchannel_session, get_endpoint
+from django_bff.conf import bff_settings
+from django_bff.exceptions import BFFImproperlyConfigured, TokenRequestRejected, TokenServiceError, TokenServiceUnavailable
+
+__all__ = ["token_request", "revoke", "client_credentials"]
+
+logger = logging.getLogger(__name__)
+
+
+def client_credentials() -> tuple[str, str | None]:
+    """The OIDC client's id and secret, from mozilla-django-oidc's settings."""
+    client_id = getattr(settings, "OIDC_RP_CLIENT_ID", None)
+    if not client_id:
+        raise BFFImproperlyConfigured("OIDC_RP_CLIENT_ID is not set")
+    return str(client_id), getattr(settings, "OIDC_RP_CLIENT_SECRET", None)
+
+
+def _authenticate(data: dict[str, str]) -> HTTPBasicAuth | None:
+    """Add client authentication: HTTP Basic when ``OIDC_TOKEN_USE_BASIC_AUTH``, else the form."""
+    client_id, secret = client_credentials()
+    data.pop("client_secret", None)
+    if secret and getattr(settings, "OIDC_TOKEN_USE_BASIC_AUTH", False):
+        data.pop("client_id", None)
+        # RFC 6749 section 2.3.1: both parts are form-urlencoded before Basic encoding.
+        return HTTPBasicAuth(quote(client_id, safe=""), quote(secret, safe=""))
+    data["client_id"] = client_id
+    if secret:
+        data["client_secret"] = secret
+    return None
+
+
+def _retry_after(response: requests.Response | None) -> int:
+    default = int(bff_settings.RETRY_AFTER)
+    if response is None:
+        return default
+    value = response.headers.get("Retry-After", "")
+    return int(value) if value.isdigit() and 0 < int(value) <= 3600 else default
+
+
+def _post(endpoint: str, data: dict[str, str], what: str) -> requests.Response:
+    auth = _authenticate(data)
+    started = time.monotonic()
+    try:
+        response = get_backchannel_session().post(endpoint, data=data, auth=auth, headers={"Accept": "application/json"})
+    except requests.Timeout:
+        logger.warning("%s to %s timed out", what, endpoint)
+        raise TokenServiceUnavailable(f"{what}: the token service did not answer in time", retry_after=_retry_after(None)) from None
+    except requests.RequestException as e:
+        logger.warning("%s to %s failed: %s", what, endpoint, type(e).__name__)
+        raise TokenServiceUnavailable(f"{what}: the token service is unreachable", retry_after=_retry_after(None)) from None
+    logger.info("%s POST %s -> %s in %.0f ms", what, endpoint, response.status_code, (time.monotonic() - started) * 1000)
+    return response
+
+
+def token_request(data: dict[str, str], *, endpoint: str | None = None) -> dict[str, Any]:
+    """POST a token request (RFC 6749 section 3.2) and return the parsed JSON answer."""
+    endpoint = endpoint or get_endpoint("token_endpoint")
+    if not endpoint:
+        raise BFFImproperlyConfigured('no token endpoint: set OIDC_OP_TOKEN_ENDPOINT or BFF["AUTHORITY"]')
+    grant_type = data.get("grant_type", "?")
+    what = f"token request ({grant_type})"
+    response = _post(endpoint, dict(data), what)
+    if response.status_code >= 500:
+        raise TokenServiceUnavailable(f"{what}: HTTP {response.status_code}", retry_after=_retry_after(response))
+    try:
+        body = response.json()
+    except ValueError:
+        raise TokenServiceUnavailable(f"{what}: the answer is not JSON", retry_after=_retry_after(response)) from None
+    if not isinstance(body, dict):
+        raise TokenServiceUnavailable(f"{what}: the answer is not a JSON object", retry_after=_retry_after(response))
+    if response.status_code != 200:
+        error = body.get("error")
+        if isinstance(error, str) and error:
+            # Only the registered code; the description may echo input and is not logged.
+            code = error if error.replace("_", "").isalnum() else "invalid_error_code"
+            logger.info("%s rejected: %s", what, code)
+            raise TokenRequestRejected(f"{what}: rejected with {code}", error=code)
+        raise TokenServiceError(f"{what}: HTTP {response.status_code} without an OAuth error")
+    if not isinstance(body.get("access_token"), str) or not body["access_token"]:
+        raise TokenServiceUnavailable(f"{what}: the answer has no access_token", retry_after=_retry_after(response))
+    return body
+
+
+def revoke(token: str, token_type_hint: str = "refresh_token") -> bool:
+    """Revoke a token (RFC 7009). Best effort: True when the service confirmed, else False."""
+    try:
+        endpoint = get_endpoint("revocation_endpoint")
+        if not endpoint:
+            logger.debug("no revocation endpoint configured; token not revoked")
+            return False
+        response = _post(endpoint, {"token": token, "token_type_hint": token_type_hint}, "revocation")
+    except (TokenServiceUnavailable, BFFImproperlyConfigured):
+        return False
+    return response.status_code == 200

@@ -1,0 +1,58 @@
+"""Signal receivers connected in ``AppConfig.ready()``.
+
+* ``user_logged_in``: a login's token response (kept on the request by
+  :class:`~django_bff.auth.BFFAuthenticationBackend`) goes to the store, now that
+  ``login()`` has cycled the session key, and ``token_response_received`` is sent.
+* ``user_logged_out``: the session's tokens are cleared before Django flushes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+from django_bff.conf import bff_settings
+from django_bff.signals import token_response_received
+from django_bff.stores import get_token_store
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["deliver_pending_tokens"]
+
+
+def deliver_pending_tokens(request: HttpRequest, user: Any) -> None:
+    from django_bff.auth import PENDING_TOKEN_ATTR
+
+    pending = getattr(request, PENDING_TOKEN_ATTR, None)
+    if pending is None:
+        return
+    delattr(request, PENDING_TOKEN_ATTR)
+    response, token = pending
+    if bff_settings.SAVE_TOKENS:
+        store = get_token_store()
+        store.clear_token(request)  # a new login replaces every earlier token
+        store.store_token(request, token)
+        logger.debug("login tokens stored")
+    token_response_received.send(
+        sender=type(user), request=request, user=user, token_response=dict(response), token=token
+    )
+
+
+@receiver(user_logged_in, dispatch_uid="django_bff.store_login_tokens")
+def _on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if request is not None:
+        deliver_pending_tokens(request, user)
+
+
+@receiver(user_logged_out, dispatch_uid="django_bff.clear_tokens_on_logout")
+def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if request is None or not hasattr(request, "session"):
+        return
+    try:
+        get_token_store().clear_token(request)
+    except Exception:
+        logger.exception("could not clear the session's tokens at logout")

@@ -1,0 +1,332 @@
+"""User token stores (reference: ``IUserTokenStore``).
+
+Choose one with ``BFF["USER_TOKEN_STORE"] = {"BACKEND": dotted_path, "OPTIONS": {...}}``.
+
+:class:`SessionTokenStore` (the default) keeps tokens in Django's session
+storage, :class:`CacheTokenStore` in a Django cache (django-redis in
+production). Both keep the tokens in a *record* of their own, encrypted, and put
+only the record's random id in ``request.session``. That id is written once, at
+login, and never changes, so a request that loaded the session before another
+request refreshed the tokens can save its session afterwards without writing old
+tokens back: Django saves the session dict whole, but the dict holds no tokens.
+Writes to the record are compare-and-set: a request whose view of the record is
+older than the stored one gets :class:`~django_bff.exceptions.TokenStoreConflict`
+instead of overwriting newer tokens.
+
+With the ``signed_cookies`` session engine there is no server-side storage:
+:class:`SessionTokenStore` then keeps the (encrypted) record in the cookie
+itself, and a system check warns that concurrent refreshes cannot be made safe
+there (``django_bff.W001``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from importlib import import_module
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, SessionBase, UpdateError
+from django.core.cache import BaseCache, caches
+from django.core.checks import CheckMessage
+from django.core.checks import Error as CheckError
+from django.http import HttpRequest
+from django.utils.crypto import get_random_string
+from django.utils.module_loading import import_string
+
+from django_bff import crypto
+from django_bff.conf import bff_settings, on_reload
+from django_bff.exceptions import InvalidTokenStore, TokenStoreConflict, TokenStoreError
+from django_bff.locks import CacheLock
+from django_bff.tokens import UserToken, UserTokenRequestParameters
+
+__all__ = ["UserTokenStore", "SessionTokenStore", "CacheTokenStore", "get_token_store"]
+
+logger = logging.getLogger(__name__)
+security_logger = logging.getLogger("django.security.django_bff")
+
+#: The session key holding the id of the token record (never a token).
+SESSION_REF_KEY = "_bff_token_ref"
+#: With signed_cookies only: the session key holding the encrypted record itself.
+SESSION_RECORD_KEY = "_bff_token_record"
+
+
+class UserTokenStore:
+    """Base class of token stores. Subclass it and name yours in ``BFF["USER_TOKEN_STORE"]``.
+
+    ``request.user`` is the user the tokens belong to, ``request.session`` the
+    session. ``parameters.resource`` tells tokens for different resources apart.
+
+    Subclasses must implement :meth:`store_token`, :meth:`get_token` and
+    :meth:`clear_token`. The async twins default to running those in a thread;
+    override them when your storage has a native async client. :meth:`check`
+    may return system-check messages about the store's options.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise TypeError(f"{type(self).__name__} got unknown OPTIONS: {', '.join(sorted(options))}")
+
+    # --- must implement ------------------------------------------------------
+    def store_token(self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None) -> None:
+        """Store ``token`` for this request's session (and ``parameters.resource``)."""
+        raise NotImplementedError("subclasses of UserTokenStore must provide a store_token() method")
+
+    def get_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> UserToken | None:
+        """The stored token, or ``None`` when there is none."""
+        raise NotImplementedError("subclasses of UserTokenStore must provide a get_token() method")
+
+    def clear_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> None:
+        """Forget every token of this request's session."""
+        raise NotImplementedError("subclasses of UserTokenStore must provide a clear_token() method")
+
+    # --- async twins ------------------------------------------------------------
+    async def astore_token(self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None) -> None:
+        await sync_to_async(self.store_token)(request, token, parameters)
+
+    async def aget_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> UserToken | None:
+        return await sync_to_async(self.get_token)(request, parameters)
+
+    async def aclear_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> None:
+        await sync_to_async(self.clear_token)(request, parameters)
+
+    # --- optional ---------------------------------------------------------------------
+    def check(self) -> list[CheckMessage]:
+        """System-check messages about this store's configuration (may be empty)."""
+        return []
+
+
+def _resource_key(parameters: UserTokenRequestParameters | None) -> str:
+    return (parameters.resource or "") if parameters else ""
+
+
+def _encode_token(token: UserToken) -> str:
+    return crypto.encrypt(json.dumps(token.to_dict(), separators=(",", ":")).encode())
+
+
+def _decode_token(value: Any) -> UserToken | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return UserToken.from_dict(json.loads(crypto.decrypt(value)))
+    except crypto.InvalidToken:
+        security_logger.warning("stored tokens could not be decrypted (tampered, or the key was rotated away)")
+    except (ValueError, TypeError, KeyError):
+        security_logger.warning("stored tokens could not be decoded")
+    return None
+
+
+class RecordTokenStore(UserTokenStore):
+    """Shared logic of the shipped stores: a versioned record per session, compare-and-set writes.
+
+    Subclasses provide :meth:`read_record`, :meth:`write_record` and
+    :meth:`delete_record` for a record id.
+    """
+
+    mutex_wait = 5.0
+
+    def read_record(self, ref: str) -> dict[str, Any] | None:
+        raise NotImplementedError("subclasses of RecordTokenStore must provide a read_record() method")
+
+    def write_record(self, ref: str, record: dict[str, Any], lifetime: int, exists: bool) -> None:
+        raise NotImplementedError("subclasses of RecordTokenStore must provide a write_record() method")
+
+    def delete_record(self, ref: str) -> None:
+        raise NotImplementedError("subclasses of RecordTokenStore must provide a delete_record() method")
+
+    def mutex_cache(self) -> BaseCache:
+        return caches[bff_settings.CACHE]
+
+    # --- helpers ----------------------------------------------------------------------
+    @staticmethod
+    def _seen(request: HttpRequest) -> dict[str, int]:
+        seen: dict[str, int] | None = getattr(request, "_bff_token_versions", None)
+        if seen is None:
+            seen = {}
+            request._bff_token_versions = seen  # type: ignore[attr-defined]
+        return seen
+
+    @staticmethod
+    def _lifetime(request: HttpRequest) -> int:
+        """Seconds the record lives: the session's remaining age, at least ``SESSION_COOKIE_AGE``.
+
+        A sliding session outlives the age it had when the record was written; the
+        floor keeps its tokens for another full cookie age, and every refresh
+        writes the record again.
+        """
+        return max(int(request.session.get_expiry_age()), int(settings.SESSION_COOKIE_AGE), 1)
+
+    def _valid_record(self, record: Any) -> dict[str, Any] | None:
+        if isinstance(record, dict) and isinstance(record.get("v"), int) and isinstance(record.get("tokens"), dict):
+            return record
+        return None
+
+    # --- the contract ----------------------------------------------------------------
+    def get_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> UserToken | None:
+        ref = request.session.get(SESSION_REF_KEY)
+        if not isinstance(ref, str):
+            return None
+        record = self._valid_record(self.read_record(ref))
+        if record is None:
+            return None
+        self._seen(request)[ref] = record["v"]
+        return _decode_token(record["tokens"].get(_resource_key(parameters)))
+
+    def store_token(self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None) -> None:
+        ref = request.session.get(SESSION_REF_KEY)
+        if not isinstance(ref, str):
+            ref = get_random_string(32, VALID_KEY_CHARS)
+            request.session[SESSION_REF_KEY] = ref
+        mutex = CacheLock(self.mutex_cache(), f"bff:store-mutex:{ref}", timeout=10)
+        deadline = time.monotonic() + self.mutex_wait
+        while not mutex.acquire():
+            if time.monotonic() > deadline:
+                raise TokenStoreError("timed out waiting to write the token record")
+            time.sleep(0.01)
+        try:
+            current = self._valid_record(self.read_record(ref))
+            seen = self._seen(request)
+            if current is not None and ref in seen and current["v"] != seen[ref]:
+                raise TokenStoreConflict("the stored tokens changed since this request read them")
+            record = {"v": (current["v"] + 1) if current else 1, "tokens": dict(current["tokens"]) if current else {}}
+            record["tokens"][_resource_key(parameters)] = _encode_token(token)
+            self.write_record(ref, record, self._lifetime(request), exists=current is not None)
+            seen[ref] = record["v"]
+        finally:
+            mutex.release()
+
+    def clear_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> None:
+        ref = request.session.get(SESSION_REF_KEY)
+        if isinstance(ref, str):
+            self.delete_record(ref)
+            self._seen(request).pop(ref, None)
+        if SESSION_REF_KEY in request.session:
+            del request.session[SESSION_REF_KEY]
+
+
+class SessionTokenStore(RecordTokenStore):
+    """Tokens in Django's session storage (the configured ``SESSION_ENGINE``), encrypted.
+
+    The record is a session entry of its own, under a random key, so it expires
+    and is cleaned up (``clearsessions``) like any session. With the
+    ``signed_cookies`` engine the record lives inside the cookie instead.
+    """
+
+    RECORD_FIELD = "bff_token_record"
+
+    @property
+    def engine(self) -> type[SessionBase]:
+        return import_module(settings.SESSION_ENGINE).SessionStore  # type: ignore[no-any-return]
+
+    @property
+    def in_cookie(self) -> bool:
+        from django.contrib.sessions.backends.signed_cookies import SessionStore as CookieStore
+
+        return issubclass(self.engine, CookieStore)
+
+    # In-cookie mode: the record is a value in request.session itself.
+    def get_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> UserToken | None:
+        if not self.in_cookie:
+            return super().get_token(request, parameters)
+        record = self._valid_record(request.session.get(SESSION_RECORD_KEY))
+        return _decode_token(record["tokens"].get(_resource_key(parameters))) if record else None
+
+    def store_token(self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None) -> None:
+        if not self.in_cookie:
+            return super().store_token(request, token, parameters)
+        record = self._valid_record(request.session.get(SESSION_RECORD_KEY)) or {"v": 0, "tokens": {}}
+        tokens = dict(record["tokens"])
+        tokens[_resource_key(parameters)] = _encode_token(token)
+        request.session[SESSION_RECORD_KEY] = {"v": record["v"] + 1, "tokens": tokens}
+
+    def clear_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> None:
+        if not self.in_cookie:
+            return super().clear_token(request, parameters)
+        request.session.pop(SESSION_RECORD_KEY, None)
+
+    # Server-side mode: the record is a session of its own.
+    def read_record(self, ref: str) -> dict[str, Any] | None:
+        data = self.engine(session_key=ref).load()
+        return data.get(self.RECORD_FIELD)
+
+    def write_record(self, ref: str, record: dict[str, Any], lifetime: int, exists: bool) -> None:
+        store = self.engine(session_key=ref)
+        store.clear()  # start from an empty dict without loading
+        store[self.RECORD_FIELD] = record
+        store.set_expiry(lifetime)
+        try:
+            store.save(must_create=not exists)
+        except CreateError:
+            store.save(must_create=False)
+        except UpdateError:
+            store.save(must_create=True)
+
+    def delete_record(self, ref: str) -> None:
+        self.engine(session_key=ref).delete(ref)
+
+
+class CacheTokenStore(RecordTokenStore):
+    """Tokens in a Django cache (django-redis in production), encrypted, keyed by session.
+
+    OPTIONS: ``CACHE`` (alias, default ``BFF["CACHE"]``), ``KEY_PREFIX``
+    (default ``"bff:tokens:"``).
+    """
+
+    def __init__(self, *, CACHE: str | None = None, KEY_PREFIX: str = "bff:tokens:", **options: Any) -> None:  # noqa: N803
+        super().__init__(**options)
+        self.cache_alias = CACHE
+        self.key_prefix = KEY_PREFIX
+
+    @property
+    def cache(self) -> BaseCache:
+        return caches[self.cache_alias or bff_settings.CACHE]
+
+    def mutex_cache(self) -> BaseCache:
+        return self.cache
+
+    def read_record(self, ref: str) -> dict[str, Any] | None:
+        value = self.cache.get(self.key_prefix + ref)
+        return value if isinstance(value, dict) else None
+
+    def write_record(self, ref: str, record: dict[str, Any], lifetime: int, exists: bool) -> None:
+        self.cache.set(self.key_prefix + ref, record, lifetime)
+
+    def delete_record(self, ref: str) -> None:
+        self.cache.delete(self.key_prefix + ref)
+
+    def check(self) -> list[CheckMessage]:
+        alias = self.cache_alias or bff_settings.CACHE
+        if alias not in settings.CACHES:
+            return [
+                CheckError(
+                    f"CacheTokenStore names an unknown cache {alias!r}.",
+                    hint='Set BFF["USER_TOKEN_STORE"]["OPTIONS"]["CACHE"] to an alias in CACHES.',
+                    id="django_bff.E014",
+                )
+            ]
+        return []
+
+
+@functools.lru_cache(maxsize=1)
+def get_token_store() -> UserTokenStore:
+    """The store configured by ``BFF["USER_TOKEN_STORE"]`` (made once per settings)."""
+    config = bff_settings.USER_TOKEN_STORE
+    if not isinstance(config, dict) or not isinstance(config.get("BACKEND"), str):
+        raise InvalidTokenStore('BFF["USER_TOKEN_STORE"] must be a dict with a "BACKEND" dotted path')
+    try:
+        backend = import_string(config["BACKEND"])
+    except ImportError as e:
+        raise InvalidTokenStore(f'Could not import BFF["USER_TOKEN_STORE"]["BACKEND"] {config["BACKEND"]!r}: {e}') from e
+    if not (isinstance(backend, type) and issubclass(backend, UserTokenStore)):
+        raise InvalidTokenStore(f'{config["BACKEND"]!r} is not a subclass of django_bff.stores.UserTokenStore')
+    try:
+        return backend(**(config.get("OPTIONS") or {}))  # type: ignore[no-any-return]
+    except TypeError as e:
+        raise InvalidTokenStore(f'BFF["USER_TOKEN_STORE"]["OPTIONS"] rejected: {e}') from e
+
+
+on_reload(get_token_store.cache_clear)

@@ -1,0 +1,282 @@
+"""Getting, refreshing and revoking user tokens.
+
+:func:`get_user_access_token` reads the store and returns the token when it is
+fresh enough. Within ``BFF["REFRESH_BEFORE_EXPIRATION"]`` seconds of expiry (or
+with ``force_renewal``) it refreshes, once per session and resource at a time
+across threads and processes: the refresher holds a lock in the Django cache
+(``BFF["CACHE"]``, Redis in production), re-reads the store after taking it, and
+the others wait (at most ``BFF["REFRESH_LOCK_WAIT"]`` seconds) for the token it
+stores. This matters: a provider that rotates refresh tokens revokes the whole
+grant when one refresh token is used twice.
+
+The flow is written once, as a generator of operations (:func:`_user_token_flow`),
+and run by a sync driver and an async one, so both behave the same; the async
+driver never blocks the event loop while waiting or calling the provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth import alogout, logout
+from django.core.cache import caches
+from django.http import HttpRequest
+
+from django_bff import oauth
+from django_bff.conf import bff_settings
+from django_bff.exceptions import TokenRequestRejected, TokenServiceError, TokenServiceUnavailable, TokenStoreConflict
+from django_bff.locks import CacheLock
+from django_bff.signals import token_refresh_failed, token_refreshed
+from django_bff.stores import UserTokenStore, get_token_store
+from django_bff.tokens import TokenError, TokenResult, UserToken, UserTokenRequestParameters
+
+__all__ = [
+    "get_user_access_token",
+    "aget_user_access_token",
+    "revoke_refresh_token",
+    "arevoke_refresh_token",
+]
+
+logger = logging.getLogger(__name__)
+
+
+# --- the operations a flow yields, and the two drivers ---------------------------------
+
+
+@dataclass
+class _Call:
+    sync: Callable[..., Any]
+    asynchronous: Callable[..., Any] | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    #: For the async driver when there is no async twin: False for network calls,
+    #: so they run in a worker thread of their own instead of the shared sync thread.
+    thread_sensitive: bool = True
+
+
+@dataclass
+class _Sleep:
+    seconds: float
+
+
+_Flow = Generator[Any, Any, Any]
+
+
+def _call(sync: Callable[..., Any], asynchronous: Callable[..., Any] | None, *args: Any, **kwargs: Any) -> _Call:
+    return _Call(sync, asynchronous, args, kwargs)
+
+
+def _run_sync(flow: _Flow) -> Any:
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value
+        value, error = None, None
+        try:
+            if isinstance(op, _Sleep):
+                time.sleep(op.seconds)
+            else:
+                value = op.sync(*op.args, **op.kwargs)
+        except Exception as e:  # handed to the flow, which decides
+            error = e
+
+
+async def _run_async(flow: _Flow) -> Any:
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value
+        value, error = None, None
+        try:
+            if isinstance(op, _Sleep):
+                await asyncio.sleep(op.seconds)
+            elif op.asynchronous is not None:
+                value = await op.asynchronous(*op.args, **op.kwargs)
+            else:
+                value = await sync_to_async(op.sync, thread_sensitive=op.thread_sensitive)(*op.args, **op.kwargs)
+        except Exception as e:
+            error = e
+
+
+# --- small sync/async pairs ---------------------------------------------------------------
+
+
+def _is_authenticated(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)
+
+
+async def _ais_authenticated(request: HttpRequest) -> bool:
+    auser = getattr(request, "auser", None)
+    if auser is None:
+        return await sync_to_async(_is_authenticated)(request)
+    user = await auser()
+    return bool(user.is_authenticated)
+
+
+def _end_session(request: HttpRequest) -> None:
+    logout(request)
+
+
+async def _aend_session(request: HttpRequest) -> None:
+    await alogout(request)
+
+
+def _lock_key(request: HttpRequest, parameters: UserTokenRequestParameters) -> str:
+    session_key = request.session.session_key or ""
+    digest = hashlib.sha256(f"{session_key}\x00{parameters.resource or ''}".encode()).hexdigest()
+    return f"bff:refresh-lock:{digest}"
+
+
+def _refresh_data(token: UserToken, parameters: UserTokenRequestParameters) -> dict[str, str]:
+    data = {str(k): str(v) for k, v in parameters.context.items()}
+    data.update({"grant_type": "refresh_token", "refresh_token": token.refresh_token or ""})
+    if parameters.scope:
+        data["scope"] = parameters.scope
+    resource = parameters.resource or token.resource
+    if resource:
+        data["resource"] = resource
+    return data
+
+
+# --- the flow ------------------------------------------------------------------------------
+
+
+def _user_token_flow(request: HttpRequest, parameters: UserTokenRequestParameters) -> _Flow:
+    authenticated = yield _call(_is_authenticated, _ais_authenticated, request)
+    if not authenticated:
+        return TokenResult(error=TokenError.NOT_AUTHENTICATED)
+    store = get_token_store()
+    token = yield _call(store.get_token, store.aget_token, request, parameters)
+    if token is None:
+        logger.debug("no stored token for this session")
+        return TokenResult(error=TokenError.NO_TOKEN)
+    if not parameters.force_renewal and not token.needs_refresh(bff_settings.refresh_before_expiration):
+        return TokenResult(token=token)
+    result = yield from _refresh_flow(request, store, token, parameters)
+    return result
+
+
+def _fresh_enough(candidate: UserToken | None, seen: UserToken) -> bool:
+    """True when another worker stored a new token since we read ``seen``."""
+    return candidate is not None and candidate.access_token != seen.access_token and not candidate.needs_refresh(0)
+
+
+def _failed(request: HttpRequest, error: TokenError, retry_after: int | None = None) -> _Flow:
+    yield _call(token_refresh_failed.send, token_refresh_failed.asend, sender=UserToken, request=request, error=error, transient=error.transient)
+    return TokenResult(error=error, retry_after=retry_after if error.transient else None)
+
+
+def _refresh_flow(request: HttpRequest, store: UserTokenStore, token: UserToken, parameters: UserTokenRequestParameters) -> _Flow:
+    if not token.refresh_token:
+        logger.debug("token needs renewal but the session has no refresh token")
+        result = yield from _failed(request, TokenError.NO_TOKEN)
+        return result
+
+    lock = CacheLock(caches[bff_settings.CACHE], _lock_key(request, parameters), float(bff_settings.REFRESH_LOCK_TIMEOUT))
+    deadline = time.monotonic() + float(bff_settings.REFRESH_LOCK_WAIT)
+    delay = 0.01
+    while True:
+        acquired = yield _call(lock.acquire, lock.aacquire)
+        if acquired:
+            break
+        if time.monotonic() >= deadline:
+            logger.warning("gave up waiting for another worker's token refresh")
+            result = yield from _failed(request, TokenError.REFRESH_LOCK_TIMEOUT, int(bff_settings.RETRY_AFTER))
+            return result
+        yield _Sleep(delay)
+        delay = min(delay * 2, 0.2)
+        current = yield _call(store.get_token, store.aget_token, request, parameters)
+        if current is None:
+            return TokenResult(error=TokenError.SESSION_EXPIRED)
+        if _fresh_enough(current, token):
+            logger.debug("another worker refreshed the token; using it")
+            return TokenResult(token=current)
+
+    try:
+        current = yield _call(store.get_token, store.aget_token, request, parameters)
+        if current is None:
+            return TokenResult(error=TokenError.SESSION_EXPIRED)
+        if _fresh_enough(current, token):
+            logger.debug("token was refreshed before the lock was ours; using it")
+            return TokenResult(token=current)
+        logger.debug("refreshing the access token")
+        try:
+            response = yield _Call(oauth.token_request, None, (_refresh_data(current, parameters),), thread_sensitive=False)
+        except TokenRequestRejected as e:
+            if e.error == "invalid_grant":
+                logger.info("refresh token rejected (invalid_grant); ending the session")
+                yield _call(store.clear_token, store.aclear_token, request, parameters)
+                yield _call(_end_session, _aend_session, request)
+                result = yield from _failed(request, TokenError.SESSION_EXPIRED)
+                return result
+            result = yield from _failed(request, TokenError.TOKEN_SERVICE_ERROR)
+            return result
+        except TokenServiceUnavailable as e:
+            result = yield from _failed(request, TokenError.TOKEN_SERVICE_UNAVAILABLE, e.retry_after)
+            return result
+        except TokenServiceError:
+            result = yield from _failed(request, TokenError.TOKEN_SERVICE_ERROR)
+            return result
+
+        new = UserToken.from_token_response(response, previous=current, resource=parameters.resource)
+        try:
+            yield _call(store.store_token, store.astore_token, request, new, parameters)
+        except TokenStoreConflict:
+            newer = yield _call(store.get_token, store.aget_token, request, parameters)
+            return TokenResult(token=newer) if newer else TokenResult(error=TokenError.SESSION_EXPIRED)
+        yield _call(token_refreshed.send, token_refreshed.asend, sender=UserToken, request=request, token=new, previous=current)
+        return TokenResult(token=new)
+    finally:
+        yield _call(lock.release, lock.arelease)
+
+
+# --- public API -----------------------------------------------------------------------------
+
+
+def get_user_access_token(request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> TokenResult:
+    """The current user's access token, refreshed when needed. Never raises for protocol errors."""
+    result: TokenResult = _run_sync(_user_token_flow(request, parameters or UserTokenRequestParameters()))
+    return result
+
+
+async def aget_user_access_token(request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> TokenResult:
+    """Async twin of :func:`get_user_access_token`."""
+    result: TokenResult = await _run_async(_user_token_flow(request, parameters or UserTokenRequestParameters()))
+    return result
+
+
+def _revoke_flow(request: HttpRequest, parameters: UserTokenRequestParameters | None) -> _Flow:
+    store = get_token_store()
+    token = yield _call(store.get_token, store.aget_token, request, parameters)
+    if token is None or not token.refresh_token:
+        return False
+    revoked = yield _Call(oauth.revoke, None, (token.refresh_token, "refresh_token"), thread_sensitive=False)
+    return bool(revoked)
+
+
+def revoke_refresh_token(request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> bool:
+    """Revoke the session's refresh token at the provider (RFC 7009), best effort.
+
+    True when the provider confirmed. The stored tokens are left alone: logout
+    clears them afterwards.
+    """
+    return bool(_run_sync(_revoke_flow(request, parameters)))
+
+
+async def arevoke_refresh_token(request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> bool:
+    """Async twin of :func:`revoke_refresh_token`."""
+    return bool(await _run_async(_revoke_flow(request, parameters)))

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from importlib import import_module
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest
+from django.test import RequestFactory
+
+from django_bff.signals import token_refreshed, token_response_received
+from tests.support.redis_server import RedisServer
+
+JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
+
+
+class LeakGuard(logging.Handler):
+    """Collects every log record of a test and the token values seen during it."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.secrets: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def add(self, *values: str | None) -> None:
+        self.secrets.update(v for v in values if v and len(v) >= 8)
+
+    def add_token(self, token: Any) -> None:
+        for name in ("access_token", "refresh_token", "identity_token"):
+            self.add(getattr(token, name, None))
+
+    def leaks(self) -> list[str]:
+        found = []
+        for record in self.records:
+            text = record.getMessage() + (self.format(record) if record.exc_info else "")
+            if JWT_RE.search(text) or any(secret in text for secret in self.secrets):
+                found.append(f"{record.name}: {text[:200]}")
+        return found
+
+
+@pytest.fixture(autouse=True)
+def leak_guard() -> Iterator[LeakGuard]:
+    """Fails any test during which a token value appears in a log record."""
+    guard = LeakGuard()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(guard)
+    root.setLevel(logging.DEBUG)
+
+    def on_tokens(sender: Any, token: Any = None, token_response: Any = None, **kwargs: Any) -> None:
+        guard.add_token(token)
+        if token_response:
+            guard.add(*(str(v) for k, v in token_response.items() if k.endswith("token")))
+
+    token_response_received.connect(on_tokens, dispatch_uid="leak_guard_login")
+    token_refreshed.connect(on_tokens, dispatch_uid="leak_guard_refresh")
+    try:
+        yield guard
+    finally:
+        token_response_received.disconnect(dispatch_uid="leak_guard_login")
+        token_refreshed.disconnect(dispatch_uid="leak_guard_refresh")
+        root.removeHandler(guard)
+        root.setLevel(old_level)
+    leaks = guard.leaks()
+    if leaks:
+        pytest.fail("token values in log records:\n" + "\n".join(leaks))
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_cache(settings: Any, redis_server: RedisServer) -> Iterator[str]:
+    """Point the default cache at the real Redis, emptied for this test."""
+    settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": redis_server.url}}
+    from django.core.cache import cache
+
+    cache.clear()
+    yield redis_server.url
+    cache.clear()
+
+
+@pytest.fixture
+def user(db: Any) -> Any:
+    return get_user_model().objects.create_user("alice", email="alice@example.test")
+
+
+def new_request(user: Any = None, session_key: str | None = None, path: str = "/") -> HttpRequest:
+    """A request as the middleware would hand it to a view: a session, a user."""
+    from django.contrib.auth.models import AnonymousUser
+
+    request = RequestFactory().get(path)
+    engine = import_module(django_settings.SESSION_ENGINE)
+    request.session = engine.SessionStore(session_key)
+    if session_key is None:
+        request.session.create() if not django_settings.SESSION_ENGINE.endswith("signed_cookies") else None
+    request.user = user if user is not None else AnonymousUser()
+    return request

@@ -1,0 +1,88 @@
+"""Settings for the test suite (and for the gunicorn workers some tests start).
+
+Values that tests need to vary are changed with ``override_settings`` /
+pytest-django's ``settings`` fixture. Worker processes started by the tests get
+their Redis URL, database file and identity provider from environment
+variables, which only those tests set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+SECRET_KEY = "tests-secret-key-not-for-production-0123456789abcdef"
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+USE_TZ = True
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "mozilla_django_oidc",
+    "django_bff",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+
+_db_name = os.environ.get("BFF_TEST_DB")
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": _db_name or ":memory:",
+        "TEST": {"NAME": _db_name} if _db_name else {},
+    }
+}
+
+_redis_url = os.environ.get("BFF_TEST_REDIS_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": _redis_url}
+        if _redis_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+SESSION_ENGINE = os.environ.get("BFF_TEST_SESSION_ENGINE", "django.contrib.sessions.backends.db")
+
+AUTHENTICATION_BACKENDS = ["django_bff.auth.BFFAuthenticationBackend"]
+
+_issuer = os.environ.get("BFF_TEST_ISSUER", "http://127.0.0.1:9")
+OIDC_RP_CLIENT_ID = "bff"
+OIDC_RP_CLIENT_SECRET = "bff-secret"
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = "openid email"
+OIDC_USE_PKCE = True
+OIDC_TOKEN_USE_BASIC_AUTH = True
+OIDC_OP_AUTHORIZATION_ENDPOINT = f"{_issuer}/auth"
+OIDC_OP_TOKEN_ENDPOINT = f"{_issuer}/token"
+OIDC_OP_JWKS_ENDPOINT = f"{_issuer}/jwks"
+OIDC_OP_USER_ENDPOINT = None
+LOGIN_REDIRECT_URL = "/"
+LOGIN_REDIRECT_URL_FAILURE = "/login-failed/"
+
+BFF = {
+    "AUTHORITY": _issuer,
+    "REFRESH_BEFORE_EXPIRATION": 60,
+    "BACKCHANNEL_CONNECT_TIMEOUT": 2.0,
+    "BACKCHANNEL_READ_TIMEOUT": 5.0,
+    "REFRESH_LOCK_TIMEOUT": 15.0,
+    "REFRESH_LOCK_WAIT": 15.0,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"null": {"class": "logging.NullHandler"}},
+    "loggers": {"django_bff": {"level": "DEBUG"}, "django.security": {"level": "DEBUG"}},
+}

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import hashlib
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+
+from django_bff.token_manager import aget_user_access_token, get_user_access_token
+
+
+def _describe(result):  # type: ignore[no-untyped-def]
+    # A digest of the token, never the token: responses are scanned for token values.
+    digest = hashlib.sha256(result.access_token.encode()).hexdigest() if result.token else None
+    return {"token_sha256": digest, "error": result.error.value if result.error else None}
+
+
+def token_view(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(_describe(get_user_access_token(request)))
+
+
+async def atoken_view(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(_describe(await aget_user_access_token(request)))
+
+
+urlpatterns = [
+    path("oidc/", include("mozilla_django_oidc.urls")),
+    path("token/", token_view),
+    path("atoken/", atoken_view),
+]
