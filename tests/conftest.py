@@ -109,3 +109,57 @@ def new_request(user: Any = None, session_key: str | None = None, path: str = "/
         request.session.create() if not django_settings.SESSION_ENGINE.endswith("signed_cookies") else None
     request.user = user if user is not None else AnonymousUser()
     return request
+
+
+# --- the real identity provider -------------------------------------------------------------
+
+CALLBACK = "http://127.0.0.1/oidc/callback/"
+
+
+@pytest.fixture(scope="session")
+def idp() -> Iterator[Any]:
+    from tests.support.idp import IdentityProvider
+
+    provider = IdentityProvider(access_token_ttl=120)
+    provider.start()
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
+def point_at(settings: Any, provider: Any) -> None:
+    settings.OIDC_OP_AUTHORIZATION_ENDPOINT = provider.authorization_endpoint
+    settings.OIDC_OP_TOKEN_ENDPOINT = provider.token_endpoint
+    settings.OIDC_OP_JWKS_ENDPOINT = provider.jwks_uri
+    settings.OIDC_RP_SCOPES = "openid email api"
+    settings.BFF = {**settings.BFF, "AUTHORITY": provider.issuer}
+
+
+@pytest.fixture
+def oidc(settings: Any, idp: Any, transactional_db: Any) -> Any:
+    """Settings pointing at the real identity provider; yields it with fresh counters."""
+    point_at(settings, idp)
+    idp.reset_stats()
+    return idp
+
+
+def browser_login(client: Any, login: str = "alice") -> Any:
+    """The real authorization-code + PKCE flow: our login view, the provider's form, our callback."""
+    from urllib.parse import urlsplit
+
+    from tests.support.idp import complete_login
+
+    start = client.get("/oidc/authenticate/")
+    assert start.status_code == 302, start
+    final = complete_login(start["Location"], CALLBACK, login=login)
+    back = client.get(urlsplit(final).path + "?" + urlsplit(final).query)
+    assert back.status_code == 302 and back["Location"] == "/", (back.status_code, back.get("Location"))
+    return client
+
+
+@pytest.fixture
+def bff_client() -> Any:
+    from django.test import Client
+
+    return Client(HTTP_HOST="127.0.0.1")

@@ -9,6 +9,7 @@ variables, which only those tests set.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -36,12 +37,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
 
-_db_name = os.environ.get("BFF_TEST_DB")
+# A file, not memory, so that worker processes started by the tests share it.
+TEST_DB_PATH = os.path.join(tempfile.gettempdir(), f"django-bff-tests-{os.getpid()}.sqlite3")
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": _db_name or ":memory:",
-        "TEST": {"NAME": _db_name} if _db_name else {},
+        "NAME": os.environ.get("BFF_TEST_DB") or TEST_DB_PATH,
+        "TEST": {"NAME": TEST_DB_PATH},
     }
 }
 

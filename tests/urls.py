@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
@@ -11,7 +12,7 @@ from django_bff.token_manager import aget_user_access_token, get_user_access_tok
 def _describe(result):  # type: ignore[no-untyped-def]
     # A digest of the token, never the token: responses are scanned for token values.
     digest = hashlib.sha256(result.access_token.encode()).hexdigest() if result.token else None
-    return {"token_sha256": digest, "error": result.error.value if result.error else None}
+    return {"token_sha256": digest, "error": result.error.value if result.error else None, "pid": os.getpid()}
 
 
 def token_view(request: HttpRequest) -> JsonResponse:

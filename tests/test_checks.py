@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from django_bff import conf
+from django_bff.checks import check_settings
+
+
+def ids(**bff: Any) -> list[str]:
+    return sorted({m.id for m in check_settings()})
+
+
+@pytest.fixture
+def bff(settings: Any) -> Any:
+    def set_bff(**values: Any) -> list[str]:
+        settings.BFF = {**settings.BFF, **values}
+        return sorted({m.id for m in check_settings()})
+
+    return set_bff
+
+
+def test_test_settings_pass_with_only_the_locmem_warning() -> None:
+    assert ids() == ["django_bff.W005"]
+
+
+def test_manage_py_check_runs_our_checks(settings: Any) -> None:
+    settings.BFF = {**settings.BFF, "REFRESH_BEFORE_EXPIRATION": -1}
+    from django.core.management.base import SystemCheckError
+
+    with pytest.raises(SystemCheckError, match="django_bff.E005"):
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+
+
+def test_messages_are_short_and_have_hints(settings: Any) -> None:
+    settings.BFF = {"NOPE": 1, "SAVE_TOKENS": "yes", "REFRESH_LOCK_TIMEOUT": 1, "CACHE": "missing"}
+    settings.OIDC_RP_SIGN_ALGO = "HS256"
+    messages = check_settings()
+    assert messages
+    for message in messages:
+        assert len(message.msg) < 80, message.msg
+        assert message.hint
+
+
+def test_E001_bff_not_a_dict(settings: Any) -> None:
+    settings.BFF = ["REFRESH_BEFORE_EXPIRATION"]
+    assert ids() == ["django_bff.E001"]
+
+
+def test_E002_unknown_key(bff: Any) -> None:
+    assert "django_bff.E002" in bff(REFRESH_BEFOR_EXPIRATION=60)
+
+
+def test_E003_removed_setting(bff: Any, monkeypatch: Any) -> None:
+    monkeypatch.setitem(conf.REMOVED_SETTINGS, "OLD_THING", "0.1.0 replaced it with NEW_THING")
+    result = bff(OLD_THING=1)
+    assert "django_bff.E003" in result and "django_bff.E002" not in result
+
+
+@pytest.mark.parametrize(
+    "store",
+    [
+        "not a dict",
+        {"BACKEND": "no.such.Store"},
+        {"BACKEND": "django_bff.tokens.UserToken"},
+        {"BACKEND": "django_bff.stores.CacheTokenStore", "OPTIONS": {"TYPO": 1}},
+    ],
+)
+def test_E004_unusable_store(bff: Any, store: Any) -> None:
+    assert "django_bff.E004" in bff(USER_TOKEN_STORE=store)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("REFRESH_BEFORE_EXPIRATION", -1),
+        ("REFRESH_BEFORE_EXPIRATION", "60"),
+        ("REFRESH_BEFORE_EXPIRATION", True),
+        ("REFRESH_LOCK_TIMEOUT", 0),
+        ("REFRESH_LOCK_WAIT", -5),
+        ("RETRY_AFTER", 1.5),
+        ("RETRY_AFTER", 0),
+        ("BACKCHANNEL_CONNECT_TIMEOUT", 0),
+        ("BACKCHANNEL_READ_TIMEOUT", None),
+        ("BACKCHANNEL_POOL_SIZE", 0),
+        ("DISCOVERY_CACHE_TTL", -1),
+        ("JWKS_CACHE_TTL", "1h"),
+        ("JWKS_MIN_REFETCH_INTERVAL", -1),
+    ],
+)
+def test_E005_bad_numbers(bff: Any, name: str, value: Any) -> None:
+    assert "django_bff.E005" in bff(**{name: value})
+
+
+@pytest.mark.parametrize("name", ["SAVE_TOKENS", "ENCRYPT_TOKENS"])
+def test_E006_not_a_boolean(bff: Any, name: str) -> None:
+    assert "django_bff.E006" in bff(**{name: "yes"})
+
+
+@pytest.mark.parametrize("value", ["no.such.factory", "django_bff.conf.DEFAULTS", 42])
+def test_E007_backchannel_session_not_callable(bff: Any, value: Any) -> None:
+    assert "django_bff.E007" in bff(BACKCHANNEL_SESSION=value)
+
+
+@pytest.mark.parametrize("value", ["one-key", [], ["not-a-fernet-key"]])
+def test_E008_bad_encryption_keys(bff: Any, value: Any) -> None:
+    assert "django_bff.E008" in bff(TOKEN_ENCRYPTION_KEYS=value)
+
+
+def test_E008_good_keys_pass(bff: Any) -> None:
+    from cryptography.fernet import Fernet
+
+    assert "django_bff.E008" not in bff(TOKEN_ENCRYPTION_KEYS=[Fernet.generate_key().decode(), Fernet.generate_key()])
+
+
+def test_E009_and_W001_signed_cookies(bff: Any, settings: Any) -> None:
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    assert bff() == ["django_bff.W001", "django_bff.W005"]
+    assert "django_bff.E009" in bff(ENCRYPT_TOKENS=False)
+    # CacheTokenStore keeps tokens out of the cookie: no warning.
+    assert "django_bff.W001" not in bff(ENCRYPT_TOKENS=True, USER_TOKEN_STORE={"BACKEND": "django_bff.stores.CacheTokenStore"})
+
+
+@pytest.mark.parametrize("name", ["OIDC_RP_CLIENT_ID", "OIDC_OP_AUTHORIZATION_ENDPOINT"])
+def test_E010_missing_mozilla_settings(settings: Any, name: str) -> None:
+    delattr(settings, name)
+    assert "django_bff.E010" in ids()
+
+
+def test_E010_token_endpoint_needed_without_authority(settings: Any, bff: Any) -> None:
+    delattr(settings, "OIDC_OP_TOKEN_ENDPOINT")
+    assert "django_bff.E010" not in bff()
+    assert "django_bff.E010" in bff(AUTHORITY=None)
+
+
+def test_E011_backend_missing(settings: Any) -> None:
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "no.such.Backend"]
+    assert "django_bff.E011" in ids()
+
+
+def test_E012_unknown_cache(bff: Any) -> None:
+    assert "django_bff.E012" in bff(CACHE="nope")
+
+
+def test_E013_dummy_cache(settings: Any) -> None:
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    assert "django_bff.E013" in ids()
+
+
+def test_E014_cache_store_unknown_cache(bff: Any) -> None:
+    assert "django_bff.E014" in bff(USER_TOKEN_STORE={"BACKEND": "django_bff.stores.CacheTokenStore", "OPTIONS": {"CACHE": "x"}})
+
+
+@pytest.mark.parametrize("name", ["AUTHORITY", "REVOCATION_ENDPOINT"])
+@pytest.mark.parametrize("value", ["example.com", "ftp://example.com", "https://", 5])
+def test_E015_not_an_absolute_url(bff: Any, name: str, value: Any) -> None:
+    assert "django_bff.E015" in bff(**{name: value})
+
+
+@pytest.mark.parametrize("value", ["/no/such/ca.pem", 1])
+def test_E016_bad_verify(bff: Any, value: Any) -> None:
+    assert "django_bff.E016" in bff(BACKCHANNEL_VERIFY=value)
+
+
+def test_E016_ca_bundle_path_passes(bff: Any, tmp_path: Any) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    assert "django_bff.E016" not in bff(BACKCHANNEL_VERIFY=str(bundle))
+
+
+def test_E017_asymmetric_algo_without_keys(settings: Any, bff: Any) -> None:
+    delattr(settings, "OIDC_OP_JWKS_ENDPOINT")
+    assert "django_bff.E017" not in bff()  # AUTHORITY's discovery supplies the JWKS
+    assert "django_bff.E017" in bff(AUTHORITY=None)
+
+
+def test_W002_hs256(settings: Any) -> None:
+    settings.OIDC_RP_SIGN_ALGO = "HS256"
+    assert "django_bff.W002" in ids()
+
+
+def test_W003_no_pkce(settings: Any) -> None:
+    settings.OIDC_USE_PKCE = False
+    assert "django_bff.W003" in ids()
+
+
+def test_W004_lock_shorter_than_a_token_request(bff: Any) -> None:
+    assert "django_bff.W004" in bff(REFRESH_LOCK_TIMEOUT=5, BACKCHANNEL_CONNECT_TIMEOUT=2, BACKCHANNEL_READ_TIMEOUT=5)
+
+
+def test_W005_locmem_cache() -> None:
+    assert "django_bff.W005" in ids()
+
+
+def test_no_W005_on_redis(settings: Any) -> None:
+    settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}}
+    assert ids() == []
+
+
+@pytest.mark.parametrize("name", ["OIDC_STORE_ACCESS_TOKEN", "OIDC_STORE_ID_TOKEN"])
+def test_W006_plain_text_tokens_in_session(settings: Any, name: str) -> None:
+    setattr(settings, name, True)
+    assert "django_bff.W006" in ids()
+
+
+def test_W007_tls_verification_off(bff: Any) -> None:
+    assert "django_bff.W007" in bff(BACKCHANNEL_VERIFY=False)
