@@ -39,6 +39,7 @@ __all__ = [
     "get_discovery_document",
     "get_signing_key",
     "get_endpoint",
+    "clear_caches",
 ]
 
 logger = logging.getLogger(__name__)
@@ -56,11 +57,11 @@ class BackchannelSession(requests.Session):
         self.mount("https://", adapter)
         self.mount("http://", adapter)
         self.headers["User-Agent"] = USER_AGENT
-        self.max_redirects = 0
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self.timeout)
-        kwargs.setdefault("allow_redirects", False)
+        # Forced, not defaulted: Session.get() itself defaults allow_redirects to True.
+        kwargs["allow_redirects"] = False
         return super().request(method, url, *args, **kwargs)
 
 

@@ -23,7 +23,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-__all__ = ["DEFAULTS", "IMPORT_STRINGS", "REMOVED_SETTINGS", "bff_settings", "BFFSettings"]
+__all__ = ["DEFAULTS", "IMPORT_STRINGS", "REMOVED_SETTINGS", "bff_settings", "BFFSettings", "on_reload"]
 
 DEFAULTS: dict[str, Any] = {
     # Token storage (reference: IUserTokenStore, SaveTokens).

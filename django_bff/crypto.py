@@ -59,7 +59,7 @@ def decrypt(value: str) -> bytes:
         return get_fernet().decrypt(body.encode("ascii"))
     if prefix == "p":
         try:
-            return base64.urlsafe_b64decode(body.encode("ascii"))
+            return base64.b64decode(body.encode("ascii"), altchars=b"-_", validate=True)
         except ValueError as e:
             raise InvalidToken from e
     raise InvalidToken

@@ -44,7 +44,7 @@ from django_bff.exceptions import InvalidTokenStore, TokenStoreConflict, TokenSt
 from django_bff.locks import CacheLock
 from django_bff.tokens import UserToken, UserTokenRequestParameters
 
-__all__ = ["UserTokenStore", "SessionTokenStore", "CacheTokenStore", "get_token_store"]
+__all__ = ["UserTokenStore", "RecordTokenStore", "SessionTokenStore", "CacheTokenStore", "get_token_store"]
 
 logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("django.security.django_bff")

@@ -21,6 +21,7 @@ __all__ = [
     "TokenType",
     "TokenResult",
     "TokenError",
+    "expires_at_from_response",
 ]
 
 

@@ -73,6 +73,16 @@ def leak_guard() -> Iterator[LeakGuard]:
         pytest.fail("token values in log records:\n" + "\n".join(leaks))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_backchannel() -> Iterator[None]:
+    """Each test starts without cached discovery documents, JWKS or sessions."""
+    from django_bff.backchannel import clear_caches
+
+    clear_caches()
+    yield
+    clear_caches()
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer().start()

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+import responses
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.test import RequestFactory
+
+from django_bff.auth import PENDING_TOKEN_ATTR, BFFAuthenticationBackend
+from django_bff.stores import get_token_store
+from django_bff.testing import UserTokenStoreContract
+
+ISSUER = "http://127.0.0.1:9"
+TOKEN_URL = ISSUER + "/token"
+JWKS_URL = ISSUER + "/jwks"
+USERINFO_URL = ISSUER + "/me"
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def jwk(key: Any, kid: str) -> dict[str, Any]:
+    data = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    data.update(kid=kid, alg="RS256", use="sig")
+    return data
+
+
+def id_token(key: Any = KEY, kid: str = "k1", alg: str = "RS256", **claims: Any) -> str:
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": "bff", "sub": "alice", "email": "alice@example.test", "iat": now, "exp": now + 300, "nonce": "n-1"}
+    body.update(claims)
+    body = {k: v for k, v in body.items() if v is not None}
+    return jwt.encode(body, key, algorithm=alg, headers={"kid": kid})
+
+
+def token_answer(token: str) -> dict[str, Any]:
+    return {"access_token": "at-AAAAAAAAAAAA", "refresh_token": "rt-RRRRRRRRRRRR", "id_token": token, "expires_in": 60, "token_type": "Bearer"}
+
+
+def callback_request(user: Any = None) -> Any:
+    request = RequestFactory(HTTP_HOST="127.0.0.1").get("/oidc/callback/", {"code": "c-1", "state": "s-1"})
+    request.session = UserTokenStoreContract().new_request().session
+    request.user = user or AnonymousUser()
+    return request
+
+
+@pytest.fixture
+def mocked(leak_guard: Any) -> Any:
+    leak_guard.add("at-AAAAAAAAAAAA", "rt-RRRRRRRRRRRR")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(JWKS_URL, json={"keys": [jwk(KEY, "k1")]})
+        yield mock
+
+
+def authenticate(request: Any) -> Any:
+    return BFFAuthenticationBackend().authenticate(request, nonce="n-1", code_verifier="v" * 43)
+
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_login_keeps_the_token_response_on_the_request(mocked: Any) -> None:
+    mocked.post(TOKEN_URL, json=token_answer(id_token()))
+    request = callback_request()
+    user = authenticate(request)
+    assert user.email == "alice@example.test"
+    response, token = getattr(request, PENDING_TOKEN_ATTR)
+    assert response["refresh_token"] == token.refresh_token == "rt-RRRRRRRRRRRR"
+    assert token.client_id == "bff"
+    body = mocked.calls[0].request.body
+    assert "code_verifier=" in body and "client_secret" not in body
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        id_token(aud="someone-else"),
+        id_token(iss="http://evil.example"),
+        id_token(exp=int(time.time()) - 3600, iat=int(time.time()) - 7200),
+        id_token(nonce="other-nonce"),
+        id_token(key=OTHER_KEY),
+        id_token(alg="RS512"),
+        id_token(aud=["bff", "other"], azp="other"),
+        id_token(kid="unknown-kid"),
+        id_token(sub=None),
+    ],
+    ids=["aud", "iss", "exp", "nonce", "signature", "alg", "azp", "kid", "no-sub"],
+)
+def test_bad_identity_tokens_fail_the_login(mocked: Any, token: str, leak_guard: Any) -> None:
+    mocked.post(TOKEN_URL, json=token_answer(token))
+    request = callback_request()
+    assert authenticate(request) is None
+    assert not hasattr(request, PENDING_TOKEN_ATTR)
+    assert not get_user_model().objects.filter(email="alice@example.test").exists()
+    assert any(r.name == "django.security.django_bff" for r in leak_guard.records)
+
+
+def test_several_audiences_with_our_azp_pass(mocked: Any) -> None:
+    mocked.post(TOKEN_URL, json=token_answer(id_token(aud=["bff", "other"], azp="bff")))
+    assert authenticate(callback_request()) is not None
+
+
+def test_code_exchange_failure_is_a_failed_login(mocked: Any) -> None:
+    mocked.post(TOKEN_URL, status=400, json={"error": "invalid_grant"})
+    assert authenticate(callback_request()) is None
+    mocked.replace(responses.POST, TOKEN_URL, status=502, body="bad gateway")
+    assert authenticate(callback_request()) is None
+
+
+def test_unknown_kid_fetches_the_jwks_once_more(mocked: Any, settings: Any) -> None:
+    settings.BFF = {**settings.BFF, "JWKS_MIN_REFETCH_INTERVAL": 0}
+    mocked.post(TOKEN_URL, json=token_answer(id_token()))
+    assert authenticate(callback_request()) is not None
+    # The provider rotates its key: the cached JWKS lacks k2, one re-fetch finds it.
+    mocked.replace(responses.GET, JWKS_URL, json={"keys": [jwk(KEY, "k1"), jwk(OTHER_KEY, "k2")]})
+    mocked.replace(responses.POST, TOKEN_URL, json=token_answer(id_token(key=OTHER_KEY, kid="k2")))
+    assert authenticate(callback_request()) is not None
+    assert len([c for c in mocked.calls if c.request.url == JWKS_URL]) == 2
+
+
+def test_userinfo_through_the_backchannel(mocked: Any, settings: Any) -> None:
+    settings.OIDC_OP_USER_ENDPOINT = USERINFO_URL
+    mocked.post(TOKEN_URL, json=token_answer(id_token()))
+    mocked.get(USERINFO_URL, json={"sub": "alice", "email": "alice@userinfo.test"})
+    assert authenticate(callback_request()).email == "alice@userinfo.test"
+    assert mocked.calls[-1].request.headers["Authorization"] == "Bearer at-AAAAAAAAAAAA"
+    assert mocked.calls[-1].request.headers["User-Agent"].startswith("django-bff/")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{"status": 401, "json": {}}, {"json": {"sub": "mallory", "email": "m@example.test"}}],
+)
+def test_userinfo_errors_fail_the_login(mocked: Any, settings: Any, answer: dict[str, Any]) -> None:
+    settings.OIDC_OP_USER_ENDPOINT = USERINFO_URL
+    mocked.post(TOKEN_URL, json=token_answer(id_token()))
+    mocked.get(USERINFO_URL, **answer)
+    assert authenticate(callback_request()) is None
+
+
+def test_userinfo_as_a_signed_jwt(mocked: Any, settings: Any) -> None:
+    settings.OIDC_OP_USER_ENDPOINT = USERINFO_URL
+    mocked.post(TOKEN_URL, json=token_answer(id_token()))
+    mocked.get(USERINFO_URL, body=id_token(email="alice@jwt.test", nonce=None), content_type="application/jwt")
+    backend = BFFAuthenticationBackend()
+    user = backend.authenticate(callback_request(), nonce="n-1")
+    assert user is not None and user.email == "alice@jwt.test"
+
+
+def test_same_user_logging_in_again_gets_tokens_without_login(mocked: Any) -> None:
+    mocked.post(TOKEN_URL, json=token_answer(id_token()))
+    user = get_user_model().objects.create_user("u", email="alice@example.test")
+    request = callback_request(user)
+    assert authenticate(request) == user
+    assert not hasattr(request, PENDING_TOKEN_ATTR)
+    assert get_token_store().get_token(request).refresh_token == "rt-RRRRRRRRRRRR"
+
+
+def test_endpoints_from_discovery(mocked: Any, settings: Any) -> None:
+    del settings.OIDC_OP_TOKEN_ENDPOINT
+    del settings.OIDC_OP_JWKS_ENDPOINT
+    mocked.get(ISSUER + "/.well-known/openid-configuration", json={"issuer": ISSUER, "token_endpoint": TOKEN_URL, "jwks_uri": JWKS_URL})
+    mocked.post(TOKEN_URL, json=token_answer(id_token()))
+    assert authenticate(callback_request()) is not None
+
+
+def test_no_code_no_login() -> None:
+    request = RequestFactory().get("/oidc/callback/")
+    assert BFFAuthenticationBackend().authenticate(request) is None
+    assert BFFAuthenticationBackend().authenticate(None) is None

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import base64
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+
+from django_bff import oauth
+from django_bff.exceptions import AccessTokenUnavailable, BFFImproperlyConfigured
+
+TOKEN_URL = "http://127.0.0.1:9/token"
+
+
+@responses.activate
+def test_client_secret_post(settings: Any) -> None:
+    settings.OIDC_TOKEN_USE_BASIC_AUTH = False
+    responses.post(TOKEN_URL, json={"access_token": "a-AAAAAAAAAA"})
+    oauth.token_request({"grant_type": "refresh_token", "refresh_token": "r", "client_secret": "injected"})
+    request = responses.calls[0].request
+    assert "Authorization" not in request.headers
+    assert parse_qs(request.body) == {"grant_type": ["refresh_token"], "refresh_token": ["r"], "client_id": ["bff"], "client_secret": ["bff-secret"]}
+
+
+@responses.activate
+def test_basic_auth_form_encodes_id_and_secret(settings: Any) -> None:
+    settings.OIDC_RP_CLIENT_ID = "app:1"
+    settings.OIDC_RP_CLIENT_SECRET = "s e/c%ret"
+    responses.post(TOKEN_URL, json={"access_token": "a-AAAAAAAAAA"})
+    oauth.token_request({"grant_type": "client_credentials"})
+    header = responses.calls[0].request.headers["Authorization"]
+    assert base64.b64decode(header.split()[1]) == b"app%3A1:s%20e%2Fc%25ret"
+    assert "client_id" not in responses.calls[0].request.body
+
+
+@responses.activate
+def test_public_client_sends_only_its_id(settings: Any) -> None:
+    settings.OIDC_RP_CLIENT_SECRET = None
+    responses.post(TOKEN_URL, json={"access_token": "a-AAAAAAAAAA"})
+    oauth.token_request({"grant_type": "refresh_token"})
+    assert parse_qs(responses.calls[0].request.body)["client_id"] == ["bff"]
+    assert "Authorization" not in responses.calls[0].request.headers
+
+
+def test_missing_client_id_or_endpoint(settings: Any) -> None:
+    settings.OIDC_RP_CLIENT_ID = None
+    with pytest.raises(BFFImproperlyConfigured, match="OIDC_RP_CLIENT_ID"):
+        oauth.token_request({"grant_type": "refresh_token"})
+    settings.OIDC_OP_TOKEN_ENDPOINT = None
+    settings.BFF = {**settings.BFF, "AUTHORITY": None}
+    with pytest.raises(BFFImproperlyConfigured, match="no token endpoint"):
+        oauth.token_request({"grant_type": "refresh_token"})
+
+
+@responses.activate
+def test_error_messages_never_carry_the_body(leak_guard: Any) -> None:
+    responses.post(TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "token rt-SECRET-VALUE is revoked"})
+    leak_guard.add("rt-SECRET-VALUE")
+    with pytest.raises(Exception) as info:
+        oauth.token_request({"grant_type": "refresh_token", "refresh_token": "rt-SECRET-VALUE"})
+    assert "rt-SECRET-VALUE" not in str(info.value)
+    assert info.value.error == "invalid_grant"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("value, expected", [("30", 30), ("0", 5), ("99999", 5), ("Wed, 21 Oct 2015 07:28:00 GMT", 5)])
+@responses.activate
+def test_retry_after_is_bounded(value: str, expected: int) -> None:
+    responses.post(TOKEN_URL, status=503, headers={"Retry-After": value})
+    with pytest.raises(Exception) as info:
+        oauth.token_request({"grant_type": "refresh_token"})
+    assert info.value.retry_after == expected  # type: ignore[attr-defined]
+
+
+def test_access_token_unavailable_status() -> None:
+    assert AccessTokenUnavailable("session_expired").status_code == 401
+    transient = AccessTokenUnavailable("token_service_unavailable", transient=True, retry_after=5)
+    assert transient.status_code == 503 and transient.retry_after == 5
+    assert "token_service_unavailable" in str(transient)
