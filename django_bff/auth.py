@@ -25,7 +25,7 @@ import jwt
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest
-from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend  # type: ignore[import-untyped]
 
 from django_bff import oauth
 from django_bff.backchannel import get_backchannel_session, get_endpoint, get_signing_key
@@ -49,6 +49,8 @@ _ENDPOINT_SETTINGS = {
 
 class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
     """mozilla-django-oidc's backend, with the BFF's token handling."""
+
+    _token_response: dict[str, Any] | None = None
 
     @staticmethod
     def get_settings(attr: str, *args: Any) -> Any:
@@ -122,7 +124,7 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
 
     # --- keep the token response ---------------------------------------------------------
     def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> Any:
-        self._token_response: dict[str, Any] | None = None
+        self._token_response = None
         try:
             user = super().authenticate(request, **kwargs)
         except SuspiciousOperation as e:
@@ -132,7 +134,10 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
             return None
         if user is None or request is None or self._token_response is None:
             return user
-        pending = (self._token_response, UserToken.from_token_response(self._token_response, client_id=self.OIDC_RP_CLIENT_ID))
+        pending = (
+            self._token_response,
+            UserToken.from_token_response(self._token_response, client_id=self.OIDC_RP_CLIENT_ID),
+        )
         setattr(request, PENDING_TOKEN_ATTR, pending)
         current = getattr(request, "user", None)
         if current is not None and current.is_authenticated and current.pk == user.pk:

@@ -58,7 +58,7 @@ class BackchannelSession(requests.Session):
         self.mount("http://", adapter)
         self.headers["User-Agent"] = USER_AGENT
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         # Forced, not defaulted: Session.get() itself defaults allow_redirects to True.
         kwargs["allow_redirects"] = False
@@ -87,8 +87,7 @@ def get_backchannel_session() -> requests.Session:
                 made = factory()
                 if not isinstance(made, requests.Session):
                     raise BFFImproperlyConfigured(
-                        'BFF["BACKCHANNEL_SESSION"] must return a requests.Session, '
-                        f"got {type(made).__name__}"
+                        f'BFF["BACKCHANNEL_SESSION"] must return a requests.Session, got {type(made).__name__}'
                     )
                 _session = made
             session = _session

@@ -63,11 +63,19 @@ def _check_keys(user: dict[str, Any]) -> list[CheckMessage]:
     for key in user:
         if key in REMOVED_SETTINGS:
             messages.append(
-                Error(f'BFF["{key}"] was removed.', hint=f"See CHANGELOG.md: {REMOVED_SETTINGS[key]}", id="django_bff.E003")
+                Error(
+                    f'BFF["{key}"] was removed.',
+                    hint=f"See CHANGELOG.md: {REMOVED_SETTINGS[key]}",
+                    id="django_bff.E003",
+                )
             )
         elif key not in DEFAULTS:
             messages.append(
-                Error(f'BFF["{key}"] is not a django_bff setting.', hint="Check the spelling; see docs/settings.", id="django_bff.E002")
+                Error(
+                    f'BFF["{key}"] is not a django_bff setting.',
+                    hint="Check the spelling; see docs/settings.",
+                    id="django_bff.E002",
+                )
             )
     return messages
 
@@ -80,17 +88,25 @@ def _check_values(user: dict[str, Any]) -> list[CheckMessage]:
         if isinstance(value, bool) or not valid_type or value < minimum or (exclusive and value == minimum):
             kind = "an integer" if integer else "a number"
             bound = f"> {minimum}" if exclusive else f">= {minimum}"
-            messages.append(Error(f'BFF["{name}"] must be {kind} {bound}.', hint=f"Got {value!r}.", id="django_bff.E005"))
+            messages.append(
+                Error(f'BFF["{name}"] must be {kind} {bound}.', hint=f"Got {value!r}.", id="django_bff.E005")
+            )
     for name in _BOOLEANS:
         if not isinstance(_value(user, name), bool):
-            messages.append(Error(f'BFF["{name}"] must be True or False.', hint=f"Got {_value(user, name)!r}.", id="django_bff.E006"))
+            messages.append(
+                Error(
+                    f'BFF["{name}"] must be True or False.', hint=f"Got {_value(user, name)!r}.", id="django_bff.E006"
+                )
+            )
     for name in ("AUTHORITY", "REVOCATION_ENDPOINT"):
         value = _value(user, name)
         if value is None:
             continue
         parts = urlsplit(value) if isinstance(value, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            messages.append(Error(f'BFF["{name}"] must be an absolute http(s) URL.', hint=f"Got {value!r}.", id="django_bff.E015"))
+            messages.append(
+                Error(f'BFF["{name}"] must be an absolute http(s) URL.', hint=f"Got {value!r}.", id="django_bff.E015")
+            )
     if not messages:
         lock = float(_value(user, "REFRESH_LOCK_TIMEOUT"))
         call = float(_value(user, "BACKCHANNEL_CONNECT_TIMEOUT")) + float(_value(user, "BACKCHANNEL_READ_TIMEOUT"))
@@ -113,7 +129,7 @@ def _check_store(user: dict[str, Any]) -> list[CheckMessage]:
     try:
         store = get_token_store()
     except InvalidTokenStore as e:
-        return [Error("BFF[\"USER_TOKEN_STORE\"] is not usable.", hint=str(e), id="django_bff.E004")]
+        return [Error('BFF["USER_TOKEN_STORE"] is not usable.', hint=str(e), id="django_bff.E004")]
     messages = list(store.check())
     if isinstance(store, SessionTokenStore) and store.in_cookie:
         if _value(user, "ENCRYPT_TOKENS") is False:
@@ -186,7 +202,13 @@ def _check_cache(user: dict[str, Any]) -> list[CheckMessage]:
     alias = _value(user, "CACHE")
     caches = getattr(settings, "CACHES", {})
     if alias not in caches:
-        return [Error(f'BFF["CACHE"] names an unknown cache {alias!r}.', hint="Use an alias from CACHES.", id="django_bff.E012")]
+        return [
+            Error(
+                f'BFF["CACHE"] names an unknown cache {alias!r}.',
+                hint="Use an alias from CACHES.",
+                id="django_bff.E012",
+            )
+        ]
     backend = str(caches[alias].get("BACKEND", ""))
     if backend.endswith("DummyCache"):
         return [
@@ -241,7 +263,11 @@ def _check_oidc() -> list[CheckMessage]:
                 id="django_bff.W002",
             )
         )
-    elif not (getattr(settings, "OIDC_OP_JWKS_ENDPOINT", None) or getattr(settings, "OIDC_RP_IDP_SIGN_KEY", None) or bff_settings.AUTHORITY):
+    elif not (
+        getattr(settings, "OIDC_OP_JWKS_ENDPOINT", None)
+        or getattr(settings, "OIDC_RP_IDP_SIGN_KEY", None)
+        or bff_settings.AUTHORITY
+    ):
         messages.append(
             Error(
                 f"{algo} needs the provider's keys: no JWKS endpoint is set.",
@@ -251,9 +277,17 @@ def _check_oidc() -> list[CheckMessage]:
         )
     if getattr(settings, "OIDC_USE_PKCE", False) is not True:
         messages.append(
-            Warning("OIDC_USE_PKCE is not True.", hint="Set OIDC_USE_PKCE = True (RFC 9700 requires PKCE).", id="django_bff.W003")
+            Warning(
+                "OIDC_USE_PKCE is not True.",
+                hint="Set OIDC_USE_PKCE = True (RFC 9700 requires PKCE).",
+                id="django_bff.W003",
+            )
         )
-    plain = [n for n in ("OIDC_STORE_ACCESS_TOKEN", "OIDC_STORE_ID_TOKEN", "OIDC_STORE_REFRESH_TOKEN") if getattr(settings, n, False)]
+    plain = [
+        n
+        for n in ("OIDC_STORE_ACCESS_TOKEN", "OIDC_STORE_ID_TOKEN", "OIDC_STORE_REFRESH_TOKEN")
+        if getattr(settings, n, False)
+    ]
     if plain:
         messages.append(
             Warning(
@@ -273,4 +307,3 @@ def _is_bff_backend(path: str) -> bool:
     except ImportError:
         return False
     return isinstance(backend, type) and issubclass(backend, BFFAuthenticationBackend)
-

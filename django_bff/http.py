@@ -53,7 +53,7 @@ class RenewingTokenAuth(AuthBase):
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         r.headers["Authorization"] = self._authorization(False)
-        r.register_hook("response", self._handle_401)
+        r.register_hook("response", self._handle_401)  # type: ignore[no-untyped-call]
         return r
 
     @staticmethod
@@ -70,13 +70,13 @@ class RenewingTokenAuth(AuthBase):
         retry = request.copy()
         retry._bff_renewed = True  # type: ignore[attr-defined]
         retry.headers["Authorization"] = self._authorization(True)
-        response.content  # read the 401 so the connection can be reused
+        _ = response.content  # read the 401 so the connection can be reused
         response.close()
         logger.debug("401 from %s: token renewed, sending once more", request.url)
         new = response.connection.send(retry, **kwargs)
         new.history.append(response)
         new.request = retry
-        return new  # type: ignore[no-any-return]
+        return new
 
 
 class UserAccessTokenAuth(RenewingTokenAuth):
@@ -90,7 +90,10 @@ class UserAccessTokenAuth(RenewingTokenAuth):
         params = self.parameters
         if force_renewal:
             params = UserTokenRequestParameters(
-                force_renewal=True, scope=params.scope, resource=params.resource,
-                assertion=params.assertion, context=params.context,
+                force_renewal=True,
+                scope=params.scope,
+                resource=params.resource,
+                assertion=params.assertion,
+                context=params.context,
             )
         return get_user_access_token(self.request, params)

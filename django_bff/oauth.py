@@ -25,7 +25,12 @@ from requests.auth import HTTPBasicAuth
 
 from django_bff.backchannel import get_backchannel_session, get_endpoint
 from django_bff.conf import bff_settings
-from django_bff.exceptions import BFFImproperlyConfigured, TokenRequestRejected, TokenServiceError, TokenServiceUnavailable
+from django_bff.exceptions import (
+    BFFImproperlyConfigured,
+    TokenRequestRejected,
+    TokenServiceError,
+    TokenServiceUnavailable,
+)
 
 __all__ = ["token_request", "revoke", "client_credentials"]
 
@@ -66,14 +71,22 @@ def _post(endpoint: str, data: dict[str, str], what: str) -> requests.Response:
     auth = _authenticate(data)
     started = time.monotonic()
     try:
-        response = get_backchannel_session().post(endpoint, data=data, auth=auth, headers={"Accept": "application/json"})
+        response = get_backchannel_session().post(
+            endpoint, data=data, auth=auth, headers={"Accept": "application/json"}
+        )
     except requests.Timeout:
         logger.warning("%s to %s timed out", what, endpoint)
-        raise TokenServiceUnavailable(f"{what}: the token service did not answer in time", retry_after=_retry_after(None)) from None
+        raise TokenServiceUnavailable(
+            f"{what}: the token service did not answer in time", retry_after=_retry_after(None)
+        ) from None
     except requests.RequestException as e:
         logger.warning("%s to %s failed: %s", what, endpoint, type(e).__name__)
-        raise TokenServiceUnavailable(f"{what}: the token service is unreachable", retry_after=_retry_after(None)) from None
-    logger.info("%s POST %s -> %s in %.0f ms", what, endpoint, response.status_code, (time.monotonic() - started) * 1000)
+        raise TokenServiceUnavailable(
+            f"{what}: the token service is unreachable", retry_after=_retry_after(None)
+        ) from None
+    logger.info(
+        "%s POST %s -> %s in %.0f ms", what, endpoint, response.status_code, (time.monotonic() - started) * 1000
+    )
     return response
 
 

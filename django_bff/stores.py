@@ -72,7 +72,9 @@ class UserTokenStore:
             raise TypeError(f"{type(self).__name__} got unknown OPTIONS: {', '.join(sorted(options))}")
 
     # --- must implement ------------------------------------------------------
-    def store_token(self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None) -> None:
+    def store_token(
+        self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None
+    ) -> None:
         """Store ``token`` for this request's session (and ``parameters.resource``)."""
         raise NotImplementedError("subclasses of UserTokenStore must provide a store_token() method")
 
@@ -85,10 +87,14 @@ class UserTokenStore:
         raise NotImplementedError("subclasses of UserTokenStore must provide a clear_token() method")
 
     # --- async twins ------------------------------------------------------------
-    async def astore_token(self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None) -> None:
+    async def astore_token(
+        self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None
+    ) -> None:
         await sync_to_async(self.store_token)(request, token, parameters)
 
-    async def aget_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> UserToken | None:
+    async def aget_token(
+        self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None
+    ) -> UserToken | None:
         return await sync_to_async(self.get_token)(request, parameters)
 
     async def aclear_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> None:
@@ -176,7 +182,9 @@ class RecordTokenStore(UserTokenStore):
         self._seen(request)[ref] = record["v"]
         return _decode_token(record["tokens"].get(_resource_key(parameters)))
 
-    def store_token(self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None) -> None:
+    def store_token(
+        self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None
+    ) -> None:
         ref = request.session.get(SESSION_REF_KEY)
         if not isinstance(ref, str):
             ref = get_random_string(32, VALID_KEY_CHARS)
@@ -192,10 +200,13 @@ class RecordTokenStore(UserTokenStore):
             seen = self._seen(request)
             if current is not None and ref in seen and current["v"] != seen[ref]:
                 raise TokenStoreConflict("the stored tokens changed since this request read them")
-            record = {"v": (current["v"] + 1) if current else 1, "tokens": dict(current["tokens"]) if current else {}}
-            record["tokens"][_resource_key(parameters)] = _encode_token(token)
-            self.write_record(ref, record, self._lifetime(request), exists=current is not None)
-            seen[ref] = record["v"]
+            version: int = (current["v"] + 1) if current else 1
+            tokens: dict[str, str] = dict(current["tokens"]) if current else {}
+            tokens[_resource_key(parameters)] = _encode_token(token)
+            self.write_record(
+                ref, {"v": version, "tokens": tokens}, self._lifetime(request), exists=current is not None
+            )
+            seen[ref] = version
         finally:
             mutex.release()
 
@@ -235,7 +246,9 @@ class SessionTokenStore(RecordTokenStore):
         record = self._valid_record(request.session.get(SESSION_RECORD_KEY))
         return _decode_token(record["tokens"].get(_resource_key(parameters))) if record else None
 
-    def store_token(self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None) -> None:
+    def store_token(
+        self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None
+    ) -> None:
         if not self.in_cookie:
             return super().store_token(request, token, parameters)
         record = self._valid_record(request.session.get(SESSION_RECORD_KEY)) or {"v": 0, "tokens": {}}
@@ -320,11 +333,13 @@ def get_token_store() -> UserTokenStore:
     try:
         backend = import_string(config["BACKEND"])
     except ImportError as e:
-        raise InvalidTokenStore(f'Could not import BFF["USER_TOKEN_STORE"]["BACKEND"] {config["BACKEND"]!r}: {e}') from e
+        raise InvalidTokenStore(
+            f'Could not import BFF["USER_TOKEN_STORE"]["BACKEND"] {config["BACKEND"]!r}: {e}'
+        ) from e
     if not (isinstance(backend, type) and issubclass(backend, UserTokenStore)):
-        raise InvalidTokenStore(f'{config["BACKEND"]!r} is not a subclass of django_bff.stores.UserTokenStore')
+        raise InvalidTokenStore(f"{config['BACKEND']!r} is not a subclass of django_bff.stores.UserTokenStore")
     try:
-        return backend(**(config.get("OPTIONS") or {}))  # type: ignore[no-any-return]
+        return backend(**(config.get("OPTIONS") or {}))
     except TypeError as e:
         raise InvalidTokenStore(f'BFF["USER_TOKEN_STORE"]["OPTIONS"] rejected: {e}') from e
 

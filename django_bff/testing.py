@@ -117,7 +117,9 @@ class UserTokenStoreContract:
         store = self.make_store()
         request = self.new_request()
         store.store_token(request, sample_token(1))
-        store.store_token(request, sample_token(2, resource="urn:api2"), UserTokenRequestParameters(resource="urn:api2"))
+        store.store_token(
+            request, sample_token(2, resource="urn:api2"), UserTokenRequestParameters(resource="urn:api2")
+        )
         key = self.finish_request(request)
         again = self.new_request(key, request.user)
         store.clear_token(again)

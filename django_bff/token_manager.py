@@ -176,17 +176,28 @@ def _fresh_enough(candidate: UserToken | None, seen: UserToken) -> bool:
 
 
 def _failed(request: HttpRequest, error: TokenError, retry_after: int | None = None) -> _Flow:
-    yield _call(token_refresh_failed.send, token_refresh_failed.asend, sender=UserToken, request=request, error=error, transient=error.transient)
+    yield _call(
+        token_refresh_failed.send,
+        token_refresh_failed.asend,
+        sender=UserToken,
+        request=request,
+        error=error,
+        transient=error.transient,
+    )
     return TokenResult(error=error, retry_after=retry_after if error.transient else None)
 
 
-def _refresh_flow(request: HttpRequest, store: UserTokenStore, token: UserToken, parameters: UserTokenRequestParameters) -> _Flow:
+def _refresh_flow(
+    request: HttpRequest, store: UserTokenStore, token: UserToken, parameters: UserTokenRequestParameters
+) -> _Flow:
     if not token.refresh_token:
         logger.debug("token needs renewal but the session has no refresh token")
         result = yield from _failed(request, TokenError.NO_TOKEN)
         return result
 
-    lock = CacheLock(caches[bff_settings.CACHE], _lock_key(request, parameters), float(bff_settings.REFRESH_LOCK_TIMEOUT))
+    lock = CacheLock(
+        caches[bff_settings.CACHE], _lock_key(request, parameters), float(bff_settings.REFRESH_LOCK_TIMEOUT)
+    )
     deadline = time.monotonic() + float(bff_settings.REFRESH_LOCK_WAIT)
     delay = 0.01
     while True:
@@ -215,7 +226,9 @@ def _refresh_flow(request: HttpRequest, store: UserTokenStore, token: UserToken,
             return TokenResult(token=current)
         logger.debug("refreshing the access token")
         try:
-            response = yield _Call(oauth.token_request, None, (_refresh_data(current, parameters),), thread_sensitive=False)
+            response = yield _Call(
+                oauth.token_request, None, (_refresh_data(current, parameters),), thread_sensitive=False
+            )
         except TokenRequestRejected as e:
             if e.error == "invalid_grant":
                 logger.info("refresh token rejected (invalid_grant); ending the session")
@@ -238,7 +251,9 @@ def _refresh_flow(request: HttpRequest, store: UserTokenStore, token: UserToken,
         except TokenStoreConflict:
             newer = yield _call(store.get_token, store.aget_token, request, parameters)
             return TokenResult(token=newer) if newer else TokenResult(error=TokenError.SESSION_EXPIRED)
-        yield _call(token_refreshed.send, token_refreshed.asend, sender=UserToken, request=request, token=new, previous=current)
+        yield _call(
+            token_refreshed.send, token_refreshed.asend, sender=UserToken, request=request, token=new, previous=current
+        )
         return TokenResult(token=new)
     finally:
         yield _call(lock.release, lock.arelease)
@@ -253,7 +268,9 @@ def get_user_access_token(request: HttpRequest, parameters: UserTokenRequestPara
     return result
 
 
-async def aget_user_access_token(request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> TokenResult:
+async def aget_user_access_token(
+    request: HttpRequest, parameters: UserTokenRequestParameters | None = None
+) -> TokenResult:
     """Async twin of :func:`get_user_access_token`."""
     result: TokenResult = await _run_async(_user_token_flow(request, parameters or UserTokenRequestParameters()))
     return result

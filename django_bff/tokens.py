@@ -157,7 +157,7 @@ class UserTokenRequestParameters:
     context: Mapping[str, str] = field(default_factory=dict)
 
 
-class TokenType(str, enum.Enum):
+class TokenType(enum.StrEnum):
     """Which token a remote API route needs (reference: ``TokenType``)."""
 
     USER = "user"
@@ -166,7 +166,7 @@ class TokenType(str, enum.Enum):
     NONE = "none"
 
 
-class TokenError(str, enum.Enum):
+class TokenError(enum.StrEnum):
     """Why a token could not be had. The values are stable, documented codes."""
 
     NOT_AUTHENTICATED = "not_authenticated"

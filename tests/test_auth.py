@@ -33,14 +33,28 @@ def jwk(key: Any, kid: str) -> dict[str, Any]:
 
 def id_token(key: Any = KEY, kid: str = "k1", alg: str = "RS256", **claims: Any) -> str:
     now = int(time.time())
-    body = {"iss": ISSUER, "aud": "bff", "sub": "alice", "email": "alice@example.test", "iat": now, "exp": now + 300, "nonce": "n-1"}
+    body = {
+        "iss": ISSUER,
+        "aud": "bff",
+        "sub": "alice",
+        "email": "alice@example.test",
+        "iat": now,
+        "exp": now + 300,
+        "nonce": "n-1",
+    }
     body.update(claims)
     body = {k: v for k, v in body.items() if v is not None}
     return jwt.encode(body, key, algorithm=alg, headers={"kid": kid})
 
 
 def token_answer(token: str) -> dict[str, Any]:
-    return {"access_token": "at-AAAAAAAAAAAA", "refresh_token": "rt-RRRRRRRRRRRR", "id_token": token, "expires_in": 60, "token_type": "Bearer"}
+    return {
+        "access_token": "at-AAAAAAAAAAAA",
+        "refresh_token": "rt-RRRRRRRRRRRR",
+        "id_token": token,
+        "expires_in": 60,
+        "token_type": "Bearer",
+    }
 
 
 def callback_request(user: Any = None) -> Any:
@@ -165,7 +179,10 @@ def test_same_user_logging_in_again_gets_tokens_without_login(mocked: Any) -> No
 def test_endpoints_from_discovery(mocked: Any, settings: Any) -> None:
     del settings.OIDC_OP_TOKEN_ENDPOINT
     del settings.OIDC_OP_JWKS_ENDPOINT
-    mocked.get(ISSUER + "/.well-known/openid-configuration", json={"issuer": ISSUER, "token_endpoint": TOKEN_URL, "jwks_uri": JWKS_URL})
+    mocked.get(
+        ISSUER + "/.well-known/openid-configuration",
+        json={"issuer": ISSUER, "token_endpoint": TOKEN_URL, "jwks_uri": JWKS_URL},
+    )
     mocked.post(TOKEN_URL, json=token_answer(id_token()))
     assert authenticate(callback_request()) is not None
 

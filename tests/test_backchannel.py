@@ -36,7 +36,13 @@ def not_a_session() -> object:
 
 
 def test_default_session_has_finite_timeouts_pool_and_user_agent(settings: Any) -> None:
-    settings.BFF = {**settings.BFF, "BACKCHANNEL_CONNECT_TIMEOUT": 1.5, "BACKCHANNEL_READ_TIMEOUT": 4.0, "BACKCHANNEL_POOL_SIZE": 3, "BACKCHANNEL_VERIFY": False}
+    settings.BFF = {
+        **settings.BFF,
+        "BACKCHANNEL_CONNECT_TIMEOUT": 1.5,
+        "BACKCHANNEL_READ_TIMEOUT": 4.0,
+        "BACKCHANNEL_POOL_SIZE": 3,
+        "BACKCHANNEL_VERIFY": False,
+    }
     session = default_session()
     assert isinstance(session, BackchannelSession)
     assert session.timeout == (1.5, 4.0)

@@ -121,7 +121,9 @@ def test_E009_and_W001_signed_cookies(bff: Any, settings: Any) -> None:
     assert bff() == ["django_bff.W001", "django_bff.W005"]
     assert "django_bff.E009" in bff(ENCRYPT_TOKENS=False)
     # CacheTokenStore keeps tokens out of the cookie: no warning.
-    assert "django_bff.W001" not in bff(ENCRYPT_TOKENS=True, USER_TOKEN_STORE={"BACKEND": "django_bff.stores.CacheTokenStore"})
+    assert "django_bff.W001" not in bff(
+        ENCRYPT_TOKENS=True, USER_TOKEN_STORE={"BACKEND": "django_bff.stores.CacheTokenStore"}
+    )
 
 
 @pytest.mark.parametrize("name", ["OIDC_RP_CLIENT_ID", "OIDC_OP_AUTHORIZATION_ENDPOINT"])
@@ -151,7 +153,9 @@ def test_E013_dummy_cache(settings: Any) -> None:
 
 
 def test_E014_cache_store_unknown_cache(bff: Any) -> None:
-    assert "django_bff.E014" in bff(USER_TOKEN_STORE={"BACKEND": "django_bff.stores.CacheTokenStore", "OPTIONS": {"CACHE": "x"}})
+    assert "django_bff.E014" in bff(
+        USER_TOKEN_STORE={"BACKEND": "django_bff.stores.CacheTokenStore", "OPTIONS": {"CACHE": "x"}}
+    )
 
 
 @pytest.mark.parametrize("name", ["AUTHORITY", "REVOCATION_ENDPOINT"])

@@ -9,7 +9,12 @@ import django_bff
 PUBLIC = {
     "django_bff.auth": {"BFFAuthenticationBackend"},
     "django_bff.tokens": {"UserToken", "ClientToken", "UserTokenRequestParameters", "TokenType"},
-    "django_bff.token_manager": {"get_user_access_token", "aget_user_access_token", "revoke_refresh_token", "arevoke_refresh_token"},
+    "django_bff.token_manager": {
+        "get_user_access_token",
+        "aget_user_access_token",
+        "revoke_refresh_token",
+        "arevoke_refresh_token",
+    },
     "django_bff.stores": {"UserTokenStore", "SessionTokenStore", "CacheTokenStore"},
     "django_bff.backchannel": {"default_session"},
     "django_bff.http": {"UserAccessTokenAuth"},
@@ -33,15 +38,34 @@ def test_all_lists_exactly_what_the_module_exports(name: str) -> None:
     for member in exported:
         assert hasattr(module, member), f"{name}.__all__ names a missing {member}"
     defined_public = {
-        n for n, v in vars(module).items()
+        n
+        for n, v in vars(module).items()
         if not n.startswith("_") and getattr(v, "__module__", None) == name and (isinstance(v, type) or callable(v))
     }
-    assert defined_public <= exported | {"receiver"}, f"{name} defines public names missing from __all__: {defined_public - exported}"
+    assert defined_public <= exported | {"receiver"}, (
+        f"{name} defines public names missing from __all__: {defined_public - exported}"
+    )
 
 
 def test_package_root_holds_only_the_version() -> None:
-    assert [n for n in vars(django_bff) if not n.startswith("_")] == [] or set(n for n in vars(django_bff) if not n.startswith("__")) <= {
-        "apps", "conf", "checks", "exceptions", "tokens", "token_manager", "stores", "backchannel", "auth", "receivers",
-        "signals", "crypto", "locks", "oauth", "http", "testing",
+    assert [n for n in vars(django_bff) if not n.startswith("_")] == [] or set(
+        n for n in vars(django_bff) if not n.startswith("__")
+    ) <= {
+        "apps",
+        "conf",
+        "checks",
+        "exceptions",
+        "tokens",
+        "token_manager",
+        "stores",
+        "backchannel",
+        "auth",
+        "receivers",
+        "signals",
+        "crypto",
+        "locks",
+        "oauth",
+        "http",
+        "testing",
     }
     assert isinstance(django_bff.__version__, str)

@@ -78,7 +78,9 @@ def expire(client: Any) -> Any:
     return token
 
 
-def test_login_keeps_tokens_encrypted_and_serves_them_without_the_idp(oidc: Any, bff_client: Any, received: Any) -> None:
+def test_login_keeps_tokens_encrypted_and_serves_them_without_the_idp(
+    oidc: Any, bff_client: Any, received: Any
+) -> None:
     browser_login(bff_client)
     assert oidc.stats()["token"]["authorization_code"] == 1
     [event] = received.events
@@ -102,7 +104,9 @@ def test_login_keeps_tokens_encrypted_and_serves_them_without_the_idp(oidc: Any,
     assert oidc.stats()["token"]["refresh_token"] == 0
 
 
-def test_login_with_save_tokens_off_only_sends_the_signal(oidc: Any, bff_client: Any, received: Any, settings: Any) -> None:
+def test_login_with_save_tokens_off_only_sends_the_signal(
+    oidc: Any, bff_client: Any, received: Any, settings: Any
+) -> None:
     settings.BFF = {**settings.BFF, "SAVE_TOKENS": False}
     browser_login(bff_client)
     assert len(received.events) == 1
@@ -156,7 +160,10 @@ def workers(oidc: Any, redis_cache: str, settings: Any, tmp_path: Path) -> Any:
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "tests.wsgi:application", "--workers", "4", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -168,7 +175,8 @@ def workers(oidc: Any, redis_cache: str, settings: Any, tmp_path: Path) -> Any:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
                 log.close()
-                raise RuntimeError("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text()[-2000:])
+                output = (tmp_path / "gunicorn.log").read_text()[-2000:]
+                raise RuntimeError("gunicorn did not start: " + output) from None
             time.sleep(0.1)
     yield base
     process.terminate()
@@ -213,8 +221,18 @@ def test_reusing_a_rotated_refresh_token_is_what_we_prevent(oidc: Any, bff_clien
     """Without single flight, the second refresh with the same token kills the grant."""
     browser_login(bff_client)
     token = get_token_store().get_token(session_request(bff_client))
-    first = requests.post(oidc.token_endpoint, data={"grant_type": "refresh_token", "refresh_token": token.refresh_token}, auth=("bff", "bff-secret"), timeout=10)
-    second = requests.post(oidc.token_endpoint, data={"grant_type": "refresh_token", "refresh_token": token.refresh_token}, auth=("bff", "bff-secret"), timeout=10)
+    first = requests.post(
+        oidc.token_endpoint,
+        data={"grant_type": "refresh_token", "refresh_token": token.refresh_token},
+        auth=("bff", "bff-secret"),
+        timeout=10,
+    )
+    second = requests.post(
+        oidc.token_endpoint,
+        data={"grant_type": "refresh_token", "refresh_token": token.refresh_token},
+        auth=("bff", "bff-secret"),
+        timeout=10,
+    )
     assert first.status_code == 200 and second.json()["error"] == "invalid_grant"
 
 
@@ -269,7 +287,9 @@ def test_user_access_token_auth_attaches_and_renews_once(oidc: Any, api: Any, bf
     first = requests.get(api.url + "/orders?x=1", auth=UserAccessTokenAuth(request), timeout=10)
     assert first.status_code == 200 and first.json()["sub"] == "alice"
     api.reject_next(1)
-    second = requests.post(api.url + "/orders", data=b"{}", auth=UserAccessTokenAuth(session_request(bff_client)), timeout=10)
+    second = requests.post(
+        api.url + "/orders", data=b"{}", auth=UserAccessTokenAuth(session_request(bff_client)), timeout=10
+    )
     assert second.status_code == 200 and [r.status_code for r in second.history] == [401]
     seen = api.requests
     assert seen[1]["token"] != seen[2]["token"] and seen[2]["body"] == b"{}"
@@ -284,7 +304,9 @@ def test_user_access_token_auth_does_not_replay_a_stream(oidc: Any, api: Any, bf
     browser_login(bff_client)
     api.reject_next(1)
     body = iter([b"chunk-1", b"chunk-2"])
-    response = requests.post(api.url + "/upload", data=body, auth=UserAccessTokenAuth(session_request(bff_client)), timeout=10)
+    response = requests.post(
+        api.url + "/upload", data=body, auth=UserAccessTokenAuth(session_request(bff_client)), timeout=10
+    )
     assert response.status_code == 401
     assert oidc.stats()["token"]["refresh_token"] == 0
 

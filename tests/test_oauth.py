@@ -20,7 +20,12 @@ def test_client_secret_post(settings: Any) -> None:
     oauth.token_request({"grant_type": "refresh_token", "refresh_token": "r", "client_secret": "injected"})
     request = responses.calls[0].request
     assert "Authorization" not in request.headers
-    assert parse_qs(request.body) == {"grant_type": ["refresh_token"], "refresh_token": ["r"], "client_id": ["bff"], "client_secret": ["bff-secret"]}
+    assert parse_qs(request.body) == {
+        "grant_type": ["refresh_token"],
+        "refresh_token": ["r"],
+        "client_id": ["bff"],
+        "client_secret": ["bff-secret"],
+    }
 
 
 @responses.activate
@@ -55,7 +60,9 @@ def test_missing_client_id_or_endpoint(settings: Any) -> None:
 
 @responses.activate
 def test_error_messages_never_carry_the_body(leak_guard: Any) -> None:
-    responses.post(TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "token rt-SECRET-VALUE is revoked"})
+    responses.post(
+        TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "token rt-SECRET-VALUE is revoked"}
+    )
     leak_guard.add("rt-SECRET-VALUE")
     with pytest.raises(Exception) as info:
         oauth.token_request({"grant_type": "refresh_token", "refresh_token": "rt-SECRET-VALUE"})

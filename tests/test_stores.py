@@ -220,7 +220,10 @@ def test_undecodable_record_reads_as_no_token(user: Any) -> None:
 
 
 def test_get_token_store_uses_the_setting(settings: Any) -> None:
-    settings.BFF = {**settings.BFF, "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.CacheTokenStore", "OPTIONS": {"KEY_PREFIX": "x:"}}}
+    settings.BFF = {
+        **settings.BFF,
+        "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.CacheTokenStore", "OPTIONS": {"KEY_PREFIX": "x:"}},
+    }
     store = get_token_store()
     assert isinstance(store, CacheTokenStore) and store.key_prefix == "x:"
     assert get_token_store() is store
@@ -232,7 +235,10 @@ def test_get_token_store_uses_the_setting(settings: Any) -> None:
         ("django_bff.stores.CacheTokenStore", "must be a dict"),
         ({"BACKEND": "django_bff.nope.Store"}, "Could not import"),
         ({"BACKEND": "django_bff.tokens.UserToken"}, "not a subclass"),
-        ({"BACKEND": "django_bff.stores.SessionTokenStore", "OPTIONS": {"COLOR": 1}}, r'\["OPTIONS"\] rejected: SessionTokenStore got unknown OPTIONS: COLOR'),
+        (
+            {"BACKEND": "django_bff.stores.SessionTokenStore", "OPTIONS": {"COLOR": 1}},
+            r'\["OPTIONS"\] rejected: SessionTokenStore got unknown OPTIONS: COLOR',
+        ),
     ],
 )
 def test_get_token_store_errors_name_the_setting(settings: Any, config: Any, message: str) -> None:

@@ -131,7 +131,9 @@ def test_refresh_inside_the_window_before_expiry(user: Any, settings: Any) -> No
 def test_force_renewal_and_parameters_reach_the_token_service(user: Any) -> None:
     session = Session(user, sample_token(1))
     responses.post(TOKEN_URL, json=refresh_answer())
-    params = UserTokenRequestParameters(force_renewal=True, scope="api", resource="urn:api", context={"acr": "x", "grant_type": "evil"})
+    params = UserTokenRequestParameters(
+        force_renewal=True, scope="api", resource="urn:api", context={"acr": "x", "grant_type": "evil"}
+    )
     # Per-resource tokens: store one for urn:api first.
     get_token_store().store_token(session.request(), sample_token(5, resource="urn:api"), params)
     result = get_user_access_token(session.request(), params)
@@ -167,10 +169,21 @@ def test_invalid_grant_ends_the_session(expired: Session, signals: Any) -> None:
         {"body": requests.ReadTimeout("slow")},
         {"body": requests.ConnectionError("refused")},
     ],
-    ids=["500", "503-retry-after", "html", "json-list", "no-access-token", "connect-timeout", "read-timeout", "refused"],
+    ids=[
+        "500",
+        "503-retry-after",
+        "html",
+        "json-list",
+        "no-access-token",
+        "connect-timeout",
+        "read-timeout",
+        "refused",
+    ],
 )
 @responses.activate
-def test_token_service_trouble_is_transient_and_keeps_tokens(expired: Session, signals: Any, answer: dict[str, Any]) -> None:
+def test_token_service_trouble_is_transient_and_keeps_tokens(
+    expired: Session, signals: Any, answer: dict[str, Any]
+) -> None:
     responses.post(TOKEN_URL, **answer)
     request = expired.request()
     result = get_user_access_token(request)

@@ -11,7 +11,16 @@ NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
 @pytest.mark.parametrize(
     "expires_in, expected",
-    [(300, NOW + timedelta(seconds=300)), ("60", NOW + timedelta(seconds=60)), (None, None), (True, None), ("soon", None), (-1, None), (float("nan"), None), ([], None)],
+    [
+        (300, NOW + timedelta(seconds=300)),
+        ("60", NOW + timedelta(seconds=60)),
+        (None, None),
+        (True, None),
+        ("soon", None),
+        (-1, None),
+        (float("nan"), None),
+        ([], None),
+    ],
 )
 def test_expires_in_becomes_absolute(expires_in: object, expected: datetime | None) -> None:
     assert expires_at_from_response({"expires_in": expires_in}, NOW) == expected
@@ -27,12 +36,29 @@ def test_expiry_maths() -> None:
 
 
 def test_refresh_response_keeps_what_it_leaves_out() -> None:
-    old = UserToken("old", refresh_token="rt-old", identity_token="id-old", scope="openid api", client_id="bff", resource="urn:a")
-    new = UserToken.from_token_response({"access_token": "new", "token_type": "bearer", "expires_in": 10}, previous=old, now=NOW)
-    assert (new.refresh_token, new.identity_token, new.scope, new.client_id, new.resource) == ("rt-old", "id-old", "openid api", "bff", "urn:a")
+    old = UserToken(
+        "old", refresh_token="rt-old", identity_token="id-old", scope="openid api", client_id="bff", resource="urn:a"
+    )
+    new = UserToken.from_token_response(
+        {"access_token": "new", "token_type": "bearer", "expires_in": 10}, previous=old, now=NOW
+    )
+    assert (new.refresh_token, new.identity_token, new.scope, new.client_id, new.resource) == (
+        "rt-old",
+        "id-old",
+        "openid api",
+        "bff",
+        "urn:a",
+    )
     assert new.access_token_type == "bearer" and new.expires_at == NOW + timedelta(seconds=10)
-    rotated = UserToken.from_token_response({"access_token": "n", "refresh_token": "rt-new", "id_token": "id-new", "scope": "api"}, previous=old)
-    assert (rotated.refresh_token, rotated.identity_token, rotated.scope, rotated.expires_at) == ("rt-new", "id-new", "api", None)
+    rotated = UserToken.from_token_response(
+        {"access_token": "n", "refresh_token": "rt-new", "id_token": "id-new", "scope": "api"}, previous=old
+    )
+    assert (rotated.refresh_token, rotated.identity_token, rotated.scope, rotated.expires_at) == (
+        "rt-new",
+        "id-new",
+        "api",
+        None,
+    )
 
 
 @pytest.mark.parametrize("response", [{}, {"access_token": ""}, {"access_token": 5}])
@@ -48,7 +74,10 @@ def test_serialisation_round_trip() -> None:
 
 
 def test_repr_never_shows_token_values() -> None:
-    for token in (UserToken("secret-access", refresh_token="secret-refresh", identity_token="secret-id"), ClientToken("secret-access")):
+    for token in (
+        UserToken("secret-access", refresh_token="secret-refresh", identity_token="secret-id"),
+        ClientToken("secret-access"),
+    ):
         assert "secret" not in repr(token) and "secret" not in str(token)
 
 
