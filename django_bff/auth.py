@@ -22,6 +22,7 @@ import logging
 from typing import Any
 
 import jwt
+import requests
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest
@@ -56,17 +57,26 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
     def get_settings(attr: str, *args: Any) -> Any:
         value = getattr(settings, attr, None)
         if value is None and attr in _ENDPOINT_SETTINGS and bff_settings.AUTHORITY:
-            value = get_endpoint(_ENDPOINT_SETTINGS[attr])
+            # Resolved from discovery when used, not here: Django builds this backend
+            # for every request of a logged-in user, which must not need the provider.
+            return ""
         if value is None and attr == "OIDC_OP_USER_ENDPOINT":
             return None  # optional here: claims then come from the identity token
         if value is None:
             return OIDCAuthenticationBackend.get_settings(attr, *args)
         return value
 
+    def _endpoint(self, explicit: str | None, name: str) -> str:
+        endpoint = explicit or get_endpoint(name)
+        if not endpoint:
+            raise SuspiciousOperation(f"the provider's {name} is unknown")
+        return endpoint
+
     # --- HTTP through the back-channel --------------------------------------------------
     def get_token(self, payload: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = oauth.token_request(dict(payload), endpoint=self.OIDC_OP_TOKEN_ENDPOINT)
+            endpoint = self._endpoint(self.OIDC_OP_TOKEN_ENDPOINT, "token_endpoint")
+            response = oauth.token_request(dict(payload), endpoint=endpoint)
         except TokenServiceError as e:
             # Becomes a failed login (mozilla-django-oidc redirects to the failure URL).
             logger.warning("code exchange failed: %s", e)
@@ -77,23 +87,30 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
     def retrieve_matching_jwk(self, token: str) -> jwt.PyJWK:
         header = jwt.get_unverified_header(token)
         try:
-            return get_signing_key(self.OIDC_OP_JWKS_ENDPOINT, header.get("kid"), str(header.get("alg")))
+            jwks_uri = self._endpoint(self.OIDC_OP_JWKS_ENDPOINT, "jwks_uri")
+            return get_signing_key(jwks_uri, header.get("kid"), str(header.get("alg")))
         except (LookupError, TokenServiceError) as e:
             raise SuspiciousOperation("no signing key for the identity token") from e
 
     def get_userinfo(self, access_token: str, id_token: str, payload: dict[str, Any]) -> dict[str, Any]:
         if not self.OIDC_OP_USER_ENDPOINT:
             return dict(payload)
-        response = get_backchannel_session().get(
-            self.OIDC_OP_USER_ENDPOINT, headers={"Authorization": f"Bearer {access_token}"}
-        )
+        try:
+            response = get_backchannel_session().get(
+                self.OIDC_OP_USER_ENDPOINT, headers={"Authorization": f"Bearer {access_token}"}
+            )
+        except requests.RequestException as e:
+            raise SuspiciousOperation(f"userinfo request failed: {type(e).__name__}") from None
         logger.info("userinfo GET %s -> %s", self.OIDC_OP_USER_ENDPOINT, response.status_code)
         if response.status_code != 200:
             raise SuspiciousOperation(f"userinfo answered HTTP {response.status_code}")
         if response.headers.get("content-type", "").lower().startswith("application/jwt"):
             claims: dict[str, Any] = self.verify_token(response.text)
             return claims
-        data = response.json()
+        try:
+            data = response.json()
+        except ValueError:
+            raise SuspiciousOperation("userinfo did not answer JSON") from None
         if not isinstance(data, dict) or data.get("sub") != payload.get("sub"):
             raise SuspiciousOperation("userinfo sub does not match the identity token")
         return data
@@ -111,12 +128,15 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
                 key,
                 algorithms=[alg],
                 audience=self.OIDC_RP_CLIENT_ID,
-                issuer=issuer.rstrip("/") if issuer else None,
-                options={"require": ["exp", "iat", "sub"]},
+                options={"require": ["exp", "iat", "sub", "iss"]},
                 leeway=30,
             )
         except jwt.PyJWTError as e:
             raise SuspiciousOperation(f"identity token rejected: {type(e).__name__}") from None
+        # Compared without a trailing slash on either side: some providers (Auth0)
+        # put one in their issuer, and users write AUTHORITY either way.
+        if issuer and str(claims["iss"]).rstrip("/") != issuer.rstrip("/"):
+            raise SuspiciousOperation("identity token rejected: InvalidIssuerError")
         audiences = claims.get("aud")
         if isinstance(audiences, list) and len(audiences) > 1 and claims.get("azp") != self.OIDC_RP_CLIENT_ID:
             raise SuspiciousOperation("identity token has several audiences and another azp")

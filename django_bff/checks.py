@@ -246,6 +246,8 @@ def _check_oidc() -> list[CheckMessage]:
     if not bff_settings.AUTHORITY:
         required += ["OIDC_OP_TOKEN_ENDPOINT"]
     missing = [name for name in required if not getattr(settings, name, None)]
+    if not hasattr(settings, "OIDC_RP_CLIENT_SECRET"):
+        missing.append("OIDC_RP_CLIENT_SECRET")  # None is fine for a public client; absent is not
     if missing:
         messages.append(
             Error(
@@ -283,11 +285,15 @@ def _check_oidc() -> list[CheckMessage]:
                 id="django_bff.W003",
             )
         )
-    plain = [
-        n
-        for n in ("OIDC_STORE_ACCESS_TOKEN", "OIDC_STORE_ID_TOKEN", "OIDC_STORE_REFRESH_TOKEN")
-        if getattr(settings, n, False)
-    ]
+    if getattr(settings, "OIDC_ALLOW_UNSECURED_JWT", False):
+        messages.append(
+            Warning(
+                'OIDC_ALLOW_UNSECURED_JWT accepts identity tokens with alg "none".',
+                hint="Remove it: anyone could then log in as anyone.",
+                id="django_bff.W008",
+            )
+        )
+    plain = [n for n in ("OIDC_STORE_ACCESS_TOKEN", "OIDC_STORE_ID_TOKEN") if getattr(settings, n, False)]
     if plain:
         messages.append(
             Warning(

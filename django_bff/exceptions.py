@@ -12,8 +12,8 @@ The tree::
     │   └── TokenRequestRejected       an OAuth error answer such as invalid_grant
     └── AccessTokenUnavailable     no token to attach to an outgoing request (401 or 503)
 
-Runtime errors carry ``status_code`` and ``default_code`` for the single handler
-that maps them to responses. Messages never contain a token, a secret or an
+Runtime errors carry ``status_code`` and ``default_code``, the HTTP status and
+code a BFF endpoint answers with. Messages never contain a token, a secret or an
 upstream body.
 """
 

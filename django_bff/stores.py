@@ -167,7 +167,18 @@ class RecordTokenStore(UserTokenStore):
         return max(int(request.session.get_expiry_age()), int(settings.SESSION_COOKIE_AGE), 1)
 
     def _valid_record(self, record: Any) -> dict[str, Any] | None:
-        if isinstance(record, dict) and isinstance(record.get("v"), int) and isinstance(record.get("tokens"), dict):
+        """A record is ``{"v": writes, "tokens": {resource: blob}, "versions": {resource: v}}``.
+
+        ``versions`` says at which write each resource's token last changed, so
+        compare-and-set works per resource: refreshing one resource's token never
+        conflicts with a refresh of another's.
+        """
+        if (
+            isinstance(record, dict)
+            and isinstance(record.get("v"), int)
+            and isinstance(record.get("tokens"), dict)
+            and isinstance(record.get("versions"), dict)
+        ):
             return record
         return None
 
@@ -179,8 +190,9 @@ class RecordTokenStore(UserTokenStore):
         record = self._valid_record(self.read_record(ref))
         if record is None:
             return None
-        self._seen(request)[ref] = record["v"]
-        return _decode_token(record["tokens"].get(_resource_key(parameters)))
+        resource = _resource_key(parameters)
+        self._seen(request)[f"{ref}:{resource}"] = record["versions"].get(resource, 0)
+        return _decode_token(record["tokens"].get(resource))
 
     def store_token(
         self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None
@@ -197,16 +209,18 @@ class RecordTokenStore(UserTokenStore):
             time.sleep(0.01)
         try:
             current = self._valid_record(self.read_record(ref))
-            seen = self._seen(request)
-            if current is not None and ref in seen and current["v"] != seen[ref]:
+            resource = _resource_key(parameters)
+            seen, seen_key = self._seen(request), f"{ref}:{resource}"
+            if current is not None and seen_key in seen and current["versions"].get(resource, 0) != seen[seen_key]:
                 raise TokenStoreConflict("the stored tokens changed since this request read them")
             version: int = (current["v"] + 1) if current else 1
             tokens: dict[str, str] = dict(current["tokens"]) if current else {}
-            tokens[_resource_key(parameters)] = _encode_token(token)
-            self.write_record(
-                ref, {"v": version, "tokens": tokens}, self._lifetime(request), exists=current is not None
-            )
-            seen[ref] = version
+            versions: dict[str, int] = dict(current["versions"]) if current else {}
+            tokens[resource] = _encode_token(token)
+            versions[resource] = version
+            record = {"v": version, "tokens": tokens, "versions": versions}
+            self.write_record(ref, record, self._lifetime(request), exists=current is not None)
+            seen[seen_key] = version
         finally:
             mutex.release()
 
@@ -214,7 +228,9 @@ class RecordTokenStore(UserTokenStore):
         ref = request.session.get(SESSION_REF_KEY)
         if isinstance(ref, str):
             self.delete_record(ref)
-            self._seen(request).pop(ref, None)
+            seen = self._seen(request)
+            for key in [k for k in seen if k.startswith(ref + ":")]:
+                del seen[key]
         if SESSION_REF_KEY in request.session:
             del request.session[SESSION_REF_KEY]
 
@@ -251,10 +267,12 @@ class SessionTokenStore(RecordTokenStore):
     ) -> None:
         if not self.in_cookie:
             return super().store_token(request, token, parameters)
-        record = self._valid_record(request.session.get(SESSION_RECORD_KEY)) or {"v": 0, "tokens": {}}
-        tokens = dict(record["tokens"])
-        tokens[_resource_key(parameters)] = _encode_token(token)
-        request.session[SESSION_RECORD_KEY] = {"v": record["v"] + 1, "tokens": tokens}
+        record = self._valid_record(request.session.get(SESSION_RECORD_KEY)) or {"v": 0, "tokens": {}, "versions": {}}
+        version = record["v"] + 1
+        resource = _resource_key(parameters)
+        tokens, versions = dict(record["tokens"]), dict(record["versions"])
+        tokens[resource], versions[resource] = _encode_token(token), version
+        request.session[SESSION_RECORD_KEY] = {"v": version, "tokens": tokens, "versions": versions}
 
     def clear_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> None:
         if not self.in_cookie:

@@ -9,7 +9,7 @@ the others wait (at most ``BFF["REFRESH_LOCK_WAIT"]`` seconds) for the token it
 stores. This matters: a provider that rotates refresh tokens revokes the whole
 grant when one refresh token is used twice.
 
-The flow is written once, as a generator of operations (:func:`_user_token_flow`),
+The flow is written once, as a generator of operations (``_user_token_flow``),
 and run by a sync driver and an async one, so both behave the same; the async
 driver never blocks the event loop while waiting or calling the provider.
 """
@@ -135,9 +135,11 @@ async def _aend_session(request: HttpRequest) -> None:
     await alogout(request)
 
 
-def _lock_key(request: HttpRequest, parameters: UserTokenRequestParameters) -> str:
-    session_key = request.session.session_key or ""
-    digest = hashlib.sha256(f"{session_key}\x00{parameters.resource or ''}".encode()).hexdigest()
+def _lock_key(token: UserToken, parameters: UserTokenRequestParameters) -> str:
+    """One lock per refresh token and resource: whoever holds the same refresh token
+    waits for the same refresh, whatever the session key looks like (with
+    ``signed_cookies`` it changes on every save). Only a digest reaches the cache."""
+    digest = hashlib.sha256(f"{token.refresh_token}\x00{parameters.resource or ''}".encode()).hexdigest()
     return f"bff:refresh-lock:{digest}"
 
 
@@ -195,9 +197,7 @@ def _refresh_flow(
         result = yield from _failed(request, TokenError.NO_TOKEN)
         return result
 
-    lock = CacheLock(
-        caches[bff_settings.CACHE], _lock_key(request, parameters), float(bff_settings.REFRESH_LOCK_TIMEOUT)
-    )
+    lock = CacheLock(caches[bff_settings.CACHE], _lock_key(token, parameters), float(bff_settings.REFRESH_LOCK_TIMEOUT))
     deadline = time.monotonic() + float(bff_settings.REFRESH_LOCK_WAIT)
     delay = 0.01
     while True:
@@ -239,7 +239,8 @@ def _refresh_flow(
             result = yield from _failed(request, TokenError.TOKEN_SERVICE_ERROR)
             return result
         except TokenServiceUnavailable as e:
-            result = yield from _failed(request, TokenError.TOKEN_SERVICE_UNAVAILABLE, e.retry_after)
+            retry_after = e.retry_after or int(bff_settings.RETRY_AFTER)
+            result = yield from _failed(request, TokenError.TOKEN_SERVICE_UNAVAILABLE, retry_after)
             return result
         except TokenServiceError:
             result = yield from _failed(request, TokenError.TOKEN_SERVICE_ERROR)

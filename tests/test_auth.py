@@ -191,3 +191,38 @@ def test_no_code_no_login() -> None:
     request = RequestFactory().get("/oidc/callback/")
     assert BFFAuthenticationBackend().authenticate(request) is None
     assert BFFAuthenticationBackend().authenticate(None) is None
+
+
+def test_authority_only_backend_needs_no_provider_to_be_built(settings: Any) -> None:
+    del settings.OIDC_OP_TOKEN_ENDPOINT
+    del settings.OIDC_OP_JWKS_ENDPOINT
+    with responses.RequestsMock() as mock:  # any HTTP call would fail the test
+        backend = BFFAuthenticationBackend()
+        user = get_user_model().objects.create_user("bob")
+        assert backend.get_user(user.pk) == user
+        assert len(mock.calls) == 0
+
+
+def test_authority_without_the_endpoint_in_discovery_fails_the_login(mocked: Any, settings: Any) -> None:
+    del settings.OIDC_OP_TOKEN_ENDPOINT
+    mocked.get(ISSUER + "/.well-known/openid-configuration", json={"issuer": ISSUER})
+    assert authenticate(callback_request()) is None
+
+
+@pytest.mark.parametrize("authority, iss", [(ISSUER + "/", ISSUER), (ISSUER, ISSUER + "/")])
+def test_issuer_trailing_slash_either_way(mocked: Any, settings: Any, authority: str, iss: str) -> None:
+    settings.BFF = {**settings.BFF, "AUTHORITY": authority}
+    mocked.post(TOKEN_URL, json=token_answer(id_token(iss=iss)))
+    assert authenticate(callback_request()) is not None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{"body": __import__("requests").ConnectionError("down")}, {"body": "<html>", "content_type": "text/html"}],
+    ids=["unreachable", "not-json"],
+)
+def test_userinfo_trouble_is_a_failed_login_not_a_500(mocked: Any, settings: Any, answer: dict[str, Any]) -> None:
+    settings.OIDC_OP_USER_ENDPOINT = USERINFO_URL
+    mocked.post(TOKEN_URL, json=token_answer(id_token()))
+    mocked.get(USERINFO_URL, **answer)
+    assert authenticate(callback_request()) is None

@@ -126,7 +126,7 @@ def test_E009_and_W001_signed_cookies(bff: Any, settings: Any) -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["OIDC_RP_CLIENT_ID", "OIDC_OP_AUTHORIZATION_ENDPOINT"])
+@pytest.mark.parametrize("name", ["OIDC_RP_CLIENT_ID", "OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_RP_CLIENT_SECRET"])
 def test_E010_missing_mozilla_settings(settings: Any, name: str) -> None:
     delattr(settings, name)
     assert "django_bff.E010" in ids()
@@ -212,3 +212,13 @@ def test_W006_plain_text_tokens_in_session(settings: Any, name: str) -> None:
 
 def test_W007_tls_verification_off(bff: Any) -> None:
     assert "django_bff.W007" in bff(BACKCHANNEL_VERIFY=False)
+
+
+def test_E010_public_client_without_secret_passes(settings: Any) -> None:
+    settings.OIDC_RP_CLIENT_SECRET = None
+    assert "django_bff.E010" not in ids()
+
+
+def test_W008_unsecured_jwt(settings: Any) -> None:
+    settings.OIDC_ALLOW_UNSECURED_JWT = True
+    assert "django_bff.W008" in ids()

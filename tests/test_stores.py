@@ -213,7 +213,7 @@ def test_undecodable_record_reads_as_no_token(user: Any) -> None:
     ref = request.session[SESSION_REF_KEY]
     from django_bff import crypto
 
-    store.write_record(ref, {"v": 9, "tokens": {"": crypto.encrypt(b"not json")}}, 60, exists=True)
+    store.write_record(ref, {"v": 9, "tokens": {"": crypto.encrypt(b"not json")}, "versions": {}}, 60, exists=True)
     assert store.get_token(contract.new_request(key, user)) is None
     store.write_record(ref, {"v": "x"}, 60, exists=True)
     assert store.get_token(contract.new_request(key, user)) is None
@@ -262,3 +262,23 @@ def test_base_class_methods_must_be_implemented() -> None:
 
 def test_parameters_select_resource_key() -> None:
     assert UserTokenRequestParameters(resource="urn:x").resource == "urn:x"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("store_class", [SessionTokenStore, CacheTokenStore])
+def test_compare_and_set_is_per_resource(server_engine: str, store_class: type, user: Any) -> None:
+    contract = UserTokenStoreContract()
+    store = store_class()
+    api2 = UserTokenRequestParameters(resource="urn:api2")
+    login = contract.new_request(user=user)
+    store.store_token(login, sample_token(1))
+    store.store_token(login, sample_token(2), api2)
+    key = contract.finish_request(login)
+    a, b = contract.new_request(key, user), contract.new_request(key, user)
+    assert store.get_token(a) == sample_token(1)
+    assert store.get_token(b, api2) == sample_token(2)
+    # Two refreshes of different resources at the same moment: both land.
+    store.store_token(b, sample_token(4), api2)
+    store.store_token(a, sample_token(3))
+    after = contract.new_request(key, user)
+    assert store.get_token(after) == sample_token(3) and store.get_token(after, api2) == sample_token(4)

@@ -234,7 +234,7 @@ def test_expired_without_refresh_token(user: Any, signals: Any) -> None:
 def test_waiter_gives_up_after_the_bounded_wait(expired: Session, settings: Any, signals: Any) -> None:
     settings.BFF = {**settings.BFF, "REFRESH_LOCK_WAIT": 0.3}
     request = expired.request()
-    lock = CacheLock(caches["default"], _lock_key(request, UserTokenRequestParameters()), 30)
+    lock = CacheLock(caches["default"], _lock_key(sample_token(1), UserTokenRequestParameters()), 30)
     assert lock.acquire()
     try:
         result = get_user_access_token(request)
@@ -247,7 +247,7 @@ def test_waiter_gives_up_after_the_bounded_wait(expired: Session, settings: Any,
 @responses.activate
 def test_waiter_takes_the_token_another_worker_stored(expired: Session) -> None:
     request = expired.request()
-    lock = CacheLock(caches["default"], _lock_key(request, UserTokenRequestParameters()), 30)
+    lock = CacheLock(caches["default"], _lock_key(sample_token(1), UserTokenRequestParameters()), 30)
     assert lock.acquire()
 
     def other_worker() -> None:
@@ -267,7 +267,7 @@ def test_waiter_takes_the_token_another_worker_stored(expired: Session) -> None:
 @responses.activate
 def test_waiter_sees_the_session_ended_by_the_other_worker(expired: Session) -> None:
     request = expired.request()
-    lock = CacheLock(caches["default"], _lock_key(request, UserTokenRequestParameters()), 30)
+    lock = CacheLock(caches["default"], _lock_key(sample_token(1), UserTokenRequestParameters()), 30)
     assert lock.acquire()
 
     def other_worker() -> None:
@@ -394,3 +394,21 @@ def test_async_view_refreshes_through_auser(async_client: Any, client: Any, user
     async_client.cookies.clear()
     anonymous = async_to_sync(async_client.get)("/atoken/").json()
     assert anonymous["token_sha256"] is None and anonymous["error"] == "not_authenticated"
+
+
+def test_the_lock_follows_the_refresh_token_not_the_session_key() -> None:
+    params = UserTokenRequestParameters()
+    assert _lock_key(sample_token(1), params) == _lock_key(sample_token(1, access_token="other"), params)
+    assert _lock_key(sample_token(1), params) != _lock_key(sample_token(2), params)
+    assert _lock_key(sample_token(1), params) != _lock_key(
+        sample_token(1), UserTokenRequestParameters(resource="urn:x")
+    )
+    assert sample_token(1).refresh_token not in _lock_key(sample_token(1), params)
+
+
+@responses.activate
+def test_discovery_down_during_refresh_is_transient_with_retry_after(expired: Session, settings: Any) -> None:
+    del settings.OIDC_OP_TOKEN_ENDPOINT
+    responses.get("http://127.0.0.1:9/.well-known/openid-configuration", status=503)
+    result = get_user_access_token(expired.request())
+    assert result.error is TokenError.TOKEN_SERVICE_UNAVAILABLE and result.retry_after == 5
