@@ -104,6 +104,23 @@ def test_login_keeps_tokens_encrypted_and_serves_them_without_the_idp(
     assert oidc.stats()["token"]["refresh_token"] == 0
 
 
+def test_login_with_the_cache_store_on_redis_keeps_no_clear_text(
+    oidc: Any, bff_client: Any, received: Any, settings: Any, redis_cache: str
+) -> None:
+    import redis
+
+    settings.BFF = {**settings.BFF, "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.CacheTokenStore"}}
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    browser_login(bff_client)
+    token = received.events[0]["token"]
+    client = redis.Redis.from_url(redis_cache)
+    values = [client.get(key) or b"" for key in client.keys("*")]
+    assert any(b"bff:tokens:" in key for key in client.keys("*"))
+    for secret in (token.access_token, token.refresh_token, token.identity_token):
+        assert not any(secret.encode() in value for value in values)
+    assert get_user_access_token(session_request(bff_client)).token == token
+
+
 def test_login_with_save_tokens_off_only_sends_the_signal(
     oidc: Any, bff_client: Any, received: Any, settings: Any
 ) -> None:
