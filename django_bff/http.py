@@ -18,6 +18,7 @@ anything is sent.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -87,13 +88,5 @@ class UserAccessTokenAuth(RenewingTokenAuth):
         self.parameters = parameters or UserTokenRequestParameters()
 
     def get_token(self, force_renewal: bool) -> TokenResult:
-        params = self.parameters
-        if force_renewal:
-            params = UserTokenRequestParameters(
-                force_renewal=True,
-                scope=params.scope,
-                resource=params.resource,
-                assertion=params.assertion,
-                context=params.context,
-            )
+        params = dataclasses.replace(self.parameters, force_renewal=True) if force_renewal else self.parameters
         return get_user_access_token(self.request, params)
