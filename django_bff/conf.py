@@ -48,6 +48,21 @@ DEFAULTS: dict[str, Any] = {
     "DISCOVERY_CACHE_TTL": 3600,
     "JWKS_CACHE_TTL": 3600,
     "JWKS_MIN_REFETCH_INTERVAL": 30,
+    # Remote API routes (reference: MapRemoteBffApiEndpoint, IAccessTokenRetriever).
+    "REMOTE_APIS": [],
+    "ACCESS_TOKEN_RETRIEVERS": [],
+    "ALLOW_INSECURE_UPSTREAMS": False,
+    # Anti-forgery for BFF API routes (reference: the X-CSRF: 1 header).
+    "ANTIFORGERY_HEADER": "X-CSRF",
+    "ANTIFORGERY_VALUE": "1",
+    # The proxy: its own pooled session, separate from the back-channel.
+    "MAX_REQUEST_BODY": 10 * 1024 * 1024,
+    "PROXY_CONNECT_TIMEOUT": 5.0,
+    "PROXY_READ_TIMEOUT": 30.0,
+    "PROXY_POOL_SIZE": 20,
+    "PROXY_VERIFY": True,
+    "PROXY_CLIENT_CERT": None,
+    "PROXY_CHUNK_SIZE": 64 * 1024,
 }
 
 #: Keys whose values are dotted paths, imported on access.

@@ -10,7 +10,14 @@ The tree::
     ├── TokenServiceError          the token service answered badly (carries status_code)
     │   ├── TokenServiceUnavailable    down, slow, 5xx or not JSON: transient (503)
     │   └── TokenRequestRejected       an OAuth error answer such as invalid_grant
-    └── AccessTokenUnavailable     no token to attach to an outgoing request (401 or 503)
+    ├── AccessTokenUnavailable     no token to attach to an outgoing request (401 or 503)
+    └── ProxyError                 a proxied call that cannot be made or completed
+        ├── AntiforgeryRequired        the anti-forgery header is missing (401)
+        ├── InvalidProxyPath           the path would leave the target (400; also SuspiciousOperation)
+        ├── LengthRequired             a request body without Content-Length (411)
+        ├── RequestBodyTooLarge        over BFF["MAX_REQUEST_BODY"] (413)
+        ├── UpstreamUnavailable        the remote API cannot be reached (502)
+        └── UpstreamTimeout            the remote API did not answer in time (504)
 
 Runtime errors carry ``status_code`` and ``default_code``, the HTTP status and
 code a BFF endpoint answers with. Messages never contain a token, a secret or an
@@ -19,7 +26,7 @@ upstream body.
 
 from __future__ import annotations
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 
 __all__ = [
     "BFFError",
@@ -31,6 +38,13 @@ __all__ = [
     "TokenServiceUnavailable",
     "TokenRequestRejected",
     "AccessTokenUnavailable",
+    "ProxyError",
+    "AntiforgeryRequired",
+    "InvalidProxyPath",
+    "LengthRequired",
+    "RequestBodyTooLarge",
+    "UpstreamUnavailable",
+    "UpstreamTimeout",
 ]
 
 
@@ -109,3 +123,52 @@ class AccessTokenUnavailable(BFFError):
         self.retry_after = retry_after
         if transient:
             self.status_code = 503
+
+
+class ProxyError(BFFError):
+    """A proxied call that cannot be made or completed."""
+
+    status_code = 502
+    default_code = "proxy_error"
+
+
+class AntiforgeryRequired(ProxyError):
+    """The anti-forgery header (``X-CSRF: 1`` by default) is missing or wrong."""
+
+    status_code = 401
+    default_code = "antiforgery_header_required"
+
+
+class InvalidProxyPath(ProxyError, SuspiciousOperation):
+    """The requested path would leave the target's path, or is malformed."""
+
+    status_code = 400
+    default_code = "invalid_path"
+
+
+class LengthRequired(ProxyError):
+    """A request body sent without Content-Length (chunked), which WSGI cannot stream."""
+
+    status_code = 411
+    default_code = "length_required"
+
+
+class RequestBodyTooLarge(ProxyError):
+    """The request body is larger than ``BFF["MAX_REQUEST_BODY"]``."""
+
+    status_code = 413
+    default_code = "request_body_too_large"
+
+
+class UpstreamUnavailable(ProxyError):
+    """The remote API refused the connection or could not be reached."""
+
+    status_code = 502
+    default_code = "upstream_unavailable"
+
+
+class UpstreamTimeout(ProxyError):
+    """The remote API did not answer within ``BFF["PROXY_READ_TIMEOUT"]``."""
+
+    status_code = 504
+    default_code = "upstream_timeout"

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -29,15 +31,30 @@ from django.contrib.auth import alogout, logout
 from django.core.cache import caches
 from django.http import HttpRequest
 
-from django_bff import oauth
+from django_bff import crypto, oauth
 from django_bff.conf import bff_settings
-from django_bff.exceptions import TokenRequestRejected, TokenServiceError, TokenServiceUnavailable, TokenStoreConflict
+from django_bff.exceptions import (
+    BFFImproperlyConfigured,
+    TokenRequestRejected,
+    TokenServiceError,
+    TokenServiceUnavailable,
+    TokenStoreConflict,
+)
 from django_bff.locks import CacheLock
 from django_bff.signals import token_refresh_failed, token_refreshed
 from django_bff.stores import UserTokenStore, get_token_store
-from django_bff.tokens import TokenError, TokenResult, UserToken, UserTokenRequestParameters
+from django_bff.tokens import (
+    ClientToken,
+    TokenError,
+    TokenResult,
+    UserToken,
+    UserTokenRequestParameters,
+    expires_at_from_response,
+)
 
 __all__ = [
+    "get_client_access_token",
+    "aget_client_access_token",
     "get_user_access_token",
     "aget_user_access_token",
     "revoke_refresh_token",
@@ -172,9 +189,37 @@ def _user_token_flow(request: HttpRequest, parameters: UserTokenRequestParameter
     return result
 
 
-def _fresh_enough(candidate: UserToken | None, seen: UserToken) -> bool:
+_TIMED_OUT: Any = object()
+
+
+def _take_lock(lock: CacheLock, reread: Callable[[], _Flow]) -> _Flow:
+    """Single flight: wait (bounded by ``REFRESH_LOCK_WAIT``) until ``lock`` is ours.
+
+    Returns None once the lock is held; while waiting, ``reread`` looks for the
+    result another worker produced and, when it yields one, that is returned
+    instead (the lock is then not ours); ``_TIMED_OUT`` after the wait.
+    """
+    deadline = time.monotonic() + float(bff_settings.REFRESH_LOCK_WAIT)
+    delay = 0.01
+    while True:
+        acquired = yield _call(lock.acquire, lock.aacquire)
+        if acquired:
+            return None
+        if time.monotonic() >= deadline:
+            logger.warning("gave up waiting for another worker's token request")
+            return _TIMED_OUT
+        yield _Sleep(delay)
+        delay = min(delay * 2, 0.2)
+        outcome = yield from reread()
+        if outcome is not None:
+            return outcome
+
+
+def _fresh_enough(candidate: UserToken | ClientToken | None, seen: UserToken | ClientToken | None) -> bool:
     """True when another worker stored a new token since we read ``seen``."""
-    return candidate is not None and candidate.access_token != seen.access_token and not candidate.needs_refresh(0)
+    if candidate is None or candidate.needs_refresh(0):
+        return False
+    return seen is None or candidate.access_token != seen.access_token
 
 
 def _failed(request: HttpRequest, error: TokenError, retry_after: int | None = None) -> _Flow:
@@ -197,25 +242,22 @@ def _refresh_flow(
         result = yield from _failed(request, TokenError.NO_TOKEN)
         return result
 
-    lock = CacheLock(caches[bff_settings.CACHE], _lock_key(token, parameters), float(bff_settings.REFRESH_LOCK_TIMEOUT))
-    deadline = time.monotonic() + float(bff_settings.REFRESH_LOCK_WAIT)
-    delay = 0.01
-    while True:
-        acquired = yield _call(lock.acquire, lock.aacquire)
-        if acquired:
-            break
-        if time.monotonic() >= deadline:
-            logger.warning("gave up waiting for another worker's token refresh")
-            result = yield from _failed(request, TokenError.REFRESH_LOCK_TIMEOUT, int(bff_settings.RETRY_AFTER))
-            return result
-        yield _Sleep(delay)
-        delay = min(delay * 2, 0.2)
+    def reread() -> _Flow:
         current = yield _call(store.get_token, store.aget_token, request, parameters)
         if current is None:
             return TokenResult(error=TokenError.SESSION_EXPIRED)
         if _fresh_enough(current, token):
             logger.debug("another worker refreshed the token; using it")
             return TokenResult(token=current)
+        return None
+
+    lock = CacheLock(caches[bff_settings.CACHE], _lock_key(token, parameters), float(bff_settings.REFRESH_LOCK_TIMEOUT))
+    outcome = yield from _take_lock(lock, reread)
+    if outcome is _TIMED_OUT:
+        result = yield from _failed(request, TokenError.REFRESH_LOCK_TIMEOUT, int(bff_settings.RETRY_AFTER))
+        return result
+    if outcome is not None:
+        return outcome
 
     try:
         current = yield _call(store.get_token, store.aget_token, request, parameters)
@@ -298,3 +340,117 @@ def revoke_refresh_token(request: HttpRequest, parameters: UserTokenRequestParam
 async def arevoke_refresh_token(request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> bool:
     """Async twin of :func:`revoke_refresh_token`."""
     return bool(await _run_async(_revoke_flow(request, parameters)))
+
+
+# --- client credentials ---------------------------------------------------------------------------
+
+
+def _client_cache_key(name: str, scope: str | None, resource: str | None) -> str:
+    # The key covers everything that changes the token: never serve one scope's token for another.
+    digest = hashlib.sha256(f"{name}\x00{scope or ''}\x00{resource or ''}".encode()).hexdigest()
+    return f"bff:client-token:{digest}"
+
+
+def _encode_client_token(token: ClientToken) -> str:
+    data = {
+        "access_token": token.access_token,
+        "access_token_type": token.access_token_type,
+        "expires_at": token.expires_at.timestamp() if token.expires_at else None,
+        "scope": token.scope,
+    }
+    return crypto.encrypt(json.dumps(data).encode())
+
+
+def _decode_client_token(value: Any) -> ClientToken | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        data = json.loads(crypto.decrypt(value))
+        expires = data.get("expires_at")
+        return ClientToken(
+            access_token=data["access_token"],
+            access_token_type=data.get("access_token_type") or "Bearer",
+            expires_at=datetime.fromtimestamp(expires, timezone.utc) if expires is not None else None,
+            scope=data.get("scope"),
+        )
+    except (crypto.InvalidToken, ValueError, KeyError, TypeError):
+        logger.warning("a cached client token could not be read; requesting a new one")
+        return None
+
+
+def _client_token_flow(name: str, scope: str | None, resource: str | None, force_renewal: bool) -> _Flow:
+    if name != "default":
+        raise BFFImproperlyConfigured(f"unknown client {name!r}: only the OIDC client, 'default', exists")
+    cache = caches[bff_settings.CACHE]
+    key = _client_cache_key(name, scope, resource)
+    before = bff_settings.refresh_before_expiration
+    seen = _decode_client_token((yield _call(cache.get, cache.aget, key)))
+    if seen is not None and not force_renewal and not seen.needs_refresh(before):
+        return TokenResult(token=seen)
+
+    def reread() -> _Flow:
+        current = _decode_client_token((yield _call(cache.get, cache.aget, key)))
+        if _fresh_enough(current, seen if force_renewal else None) and not current.needs_refresh(before):  # type: ignore[union-attr]
+            return TokenResult(token=current)
+        return None
+
+    lock = CacheLock(cache, key + ":lock", float(bff_settings.REFRESH_LOCK_TIMEOUT))
+    outcome = yield from _take_lock(lock, reread)
+    if outcome is _TIMED_OUT:
+        return TokenResult(error=TokenError.REFRESH_LOCK_TIMEOUT, retry_after=int(bff_settings.RETRY_AFTER))
+    if outcome is not None:
+        return outcome
+    try:
+        outcome = yield from reread()  # another worker may have finished just before we took the lock
+        if outcome is not None:
+            return outcome
+        data = {"grant_type": "client_credentials"}
+        if scope:
+            data["scope"] = scope
+        if resource:
+            data["resource"] = resource
+        try:
+            response = yield _Call(oauth.token_request, None, (data,), thread_sensitive=False)
+        except TokenServiceUnavailable as e:
+            return TokenResult(
+                error=TokenError.TOKEN_SERVICE_UNAVAILABLE, retry_after=e.retry_after or int(bff_settings.RETRY_AFTER)
+            )
+        except TokenServiceError:
+            return TokenResult(error=TokenError.TOKEN_SERVICE_ERROR)
+        token = ClientToken(
+            access_token=response["access_token"],
+            access_token_type=str(response.get("token_type") or "Bearer"),
+            expires_at=expires_at_from_response(response),
+            scope=response.get("scope") or scope,
+        )
+        remaining = token.expires_in()
+        lifetime = None if remaining is None else int(remaining - before)
+        if lifetime is None or lifetime > 0:
+            # Unknown expiry: kept for REFRESH_LOCK_TIMEOUT only; a 401 renews it.
+            timeout = lifetime if lifetime is not None else int(bff_settings.REFRESH_LOCK_TIMEOUT)
+            yield _call(cache.set, cache.aset, key, _encode_client_token(token), timeout)
+        return TokenResult(token=token)
+    finally:
+        yield _call(lock.release, lock.arelease)
+
+
+def get_client_access_token(
+    name: str = "default", *, scope: str | None = None, resource: str | None = None, force_renewal: bool = False
+) -> TokenResult:
+    """An application token from the client-credentials grant, cached until shortly before it expires.
+
+    ``name="default"`` is the OIDC client itself (mozilla-django-oidc's client id
+    and secret, the provider's token endpoint). The cache (``BFF["CACHE"]``) is
+    keyed by client, scope and resource; failures are never cached; one token
+    request per key at a time, across threads and processes.
+    """
+    result: TokenResult = _run_sync(_client_token_flow(name, scope, resource, force_renewal))
+    return result
+
+
+async def aget_client_access_token(
+    name: str = "default", *, scope: str | None = None, resource: str | None = None, force_renewal: bool = False
+) -> TokenResult:
+    """Async twin of :func:`get_client_access_token`."""
+    result: TokenResult = await _run_async(_client_token_flow(name, scope, resource, force_renewal))
+    return result

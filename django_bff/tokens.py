@@ -189,7 +189,7 @@ class TokenResult:
     results, never exceptions.
     """
 
-    token: UserToken | None = None
+    token: UserToken | ClientToken | None = None
     error: TokenError | None = None
     retry_after: int | None = None
 

@@ -82,6 +82,16 @@ BFF = {
     "REFRESH_LOCK_WAIT": 15.0,
 }
 
+# Server processes started by the proxy tests proxy "api/up/..." to this upstream.
+_upstream = os.environ.get("BFF_TEST_UPSTREAM")
+if _upstream:
+    BFF["REMOTE_APIS"] = [
+        {"PREFIX": "api/up/", "TARGET": f"{_upstream}/v1/", "TOKEN_TYPE": "none", "ALLOW_INSECURE": True},
+        {"PREFIX": "api/user/", "TARGET": f"{_upstream}/v1/", "TOKEN_TYPE": "user", "ALLOW_INSECURE": True},
+    ]
+if os.environ.get("BFF_TEST_MAX_REQUEST_BODY"):
+    BFF["MAX_REQUEST_BODY"] = int(os.environ["BFF_TEST_MAX_REQUEST_BODY"])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -25,6 +25,7 @@ async def atoken_view(request: HttpRequest) -> JsonResponse:
 
 urlpatterns = [
     path("oidc/", include("mozilla_django_oidc.urls")),
+    path("", include("django_bff.urls")),
     path("token/", token_view),
     path("atoken/", atoken_view),
 ]

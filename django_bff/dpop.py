@@ -1,0 +1,63 @@
+"""DPoP proofs (RFC 9449) for calls that send a DPoP-bound access token.
+
+A retriever that returns :class:`~django_bff.retrievers.DPoPTokenResult` gives the
+access token and the private key it is bound to (a JWK, as JSON). Every call
+then carries ``Authorization: DPoP <token>`` and a fresh ``DPoP`` proof: a JWT
+signed with that key, naming the method and URL (without query), with a unique
+``jti``, ``iat`` and the token's hash (``ath``). When the API answers 401 with
+``WWW-Authenticate: DPoP error="use_dpop_nonce"`` and a ``DPoP-Nonce`` header,
+the proxy sends the call once more with the nonce in the proof (only when the
+body can be sent twice).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import jwt
+
+__all__ = ["make_proof", "wants_nonce"]
+
+_PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+_DEFAULT_ALG = {"EC": "ES256", "RSA": "PS256", "OKP": "EdDSA"}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def make_proof(
+    private_jwk: str, method: str, url: str, access_token: str | None = None, nonce: str | None = None
+) -> str:
+    """A DPoP proof JWT for one request."""
+    jwk: dict[str, Any] = json.loads(private_jwk)
+    alg = jwk.get("alg") or _DEFAULT_ALG.get(jwk.get("kty", ""), "ES256")
+    key = jwt.PyJWK(jwk, algorithm=alg)
+    public = {k: v for k, v in jwk.items() if k not in _PRIVATE_MEMBERS}
+    parts = urlsplit(url)
+    claims: dict[str, Any] = {
+        "jti": secrets.token_urlsafe(16),
+        "htm": method.upper(),
+        "htu": urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
+        "iat": int(time.time()),
+    }
+    if access_token:
+        claims["ath"] = _b64(hashlib.sha256(access_token.encode("ascii")).digest())
+    if nonce:
+        claims["nonce"] = nonce
+    return jwt.encode(claims, key.key, algorithm=alg, headers={"typ": "dpop+jwt", "jwk": public})
+
+
+def wants_nonce(status: int, headers: Any) -> str | None:
+    """The nonce an API asked for (RFC 9449 section 9), else None."""
+    nonce = headers.get("DPoP-Nonce")
+    challenge = headers.get("WWW-Authenticate", "")
+    if status == 401 and nonce and "use_dpop_nonce" in challenge:
+        return str(nonce)
+    return None

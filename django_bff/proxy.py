@@ -1,0 +1,529 @@
+"""Remote API routes: the browser's ``/api/...`` calls, proxied with the right token.
+
+Reference: ``app.MapRemoteBffApiEndpoint(local, remote).RequireAccessToken(TokenType.User)
+.WithAccessTokenRetriever<T>()``. Here::
+
+    urlpatterns = [
+        remote_api("api/orders/", "https://orders.example.com/v1/", token_type=TokenType.USER),
+    ]
+
+A call goes through these steps, in order, and stops at the first that fails:
+
+1. the anti-forgery header (``X-CSRF: 1``): else 401, before any token work;
+2. the path: decoded once, refused (400) when it holds ``.``/``..`` segments,
+   empty segments, backslashes, control characters, encoded slashes or a
+   ``%`` left after decoding; the upstream URL is then built from the checked
+   segments and proven to keep the target's scheme, host, port and path prefix;
+3. the body: 413 over ``BFF["MAX_REQUEST_BODY"]``, 411 for a chunked upload;
+4. the token, from the route's retriever (401, or 503 with Retry-After);
+5. the upstream call, streamed both ways through the proxy's own pooled
+   session: 502 when it cannot connect, 504 when it is too slow. The status,
+   headers (less Set-Cookie and hop-by-hop ones) and body come back as they are,
+   401 and 403 included. Redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+import threading
+import time
+import unicodedata
+from collections.abc import AsyncIterator, Generator, Iterator
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import requests
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
+from django.urls import URLPattern, re_path
+from django.utils.decorators import classonlymethod
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from requests.adapters import HTTPAdapter
+
+from django_bff import dpop
+from django_bff.conf import bff_settings, on_reload
+from django_bff.exceptions import (
+    AntiforgeryRequired,
+    BFFError,
+    BFFImproperlyConfigured,
+    InvalidProxyPath,
+    LengthRequired,
+    RequestBodyTooLarge,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from django_bff.responses import error_response, response_for
+from django_bff.retrievers import (
+    AccessTokenRetrievalContext,
+    AccessTokenRetrievalError,
+    AccessTokenRetriever,
+    BearerTokenResult,
+    DPoPTokenResult,
+    NoAccessTokenResult,
+    resolve_retriever_class,
+    retriever_class_for,
+)
+from django_bff.tokens import TokenType, UserTokenRequestParameters
+
+__all__ = ["remote_api", "RemoteAPIView", "get_proxy_session", "build_upstream_url", "check_antiforgery"]
+
+logger = logging.getLogger(__name__)
+security_logger = logging.getLogger("django.security.django_bff")
+
+#: RFC 9110 section 7.6.1, plus headers only a proxy may set.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+#: Never sent upstream, whatever the browser sent.
+_DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {
+    "host",
+    "cookie",
+    "authorization",
+    "dpop",
+    "content-length",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-real-ip",
+}
+#: Never sent back to the browser.
+_DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"set-cookie", "set-cookie2", "content-length"}
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
+#: RFC 3986 pchar, less "%": what a segment may hold unencoded.
+_SEGMENT_SAFE = "-._~!$&'()*+,;=:@"
+_SUPPORTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+# --- the anti-forgery header ------------------------------------------------------------
+
+
+def check_antiforgery(request: HttpRequest) -> None:
+    """Raise :class:`AntiforgeryRequired` unless the request carries the anti-forgery header.
+
+    A cross-site page cannot send a custom header without a CORS preflight, which
+    the BFF never grants, so its presence proves the call came from our own app.
+    """
+    name = bff_settings.ANTIFORGERY_HEADER
+    if request.headers.get(name) != bff_settings.ANTIFORGERY_VALUE:
+        security_logger.info("BFF API call without the %s header refused: %s %s", name, request.method, request.path)
+        raise AntiforgeryRequired(f"the {name} header is required")
+
+
+# --- the path -------------------------------------------------------------------------------
+
+
+def _raw_path(request: HttpRequest) -> str | None:
+    """The path exactly as the client sent it, when the server tells us (gunicorn, uvicorn)."""
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    if raw:
+        return str(raw).split("?", 1)[0]
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, dict) and isinstance(scope.get("raw_path"), bytes):
+        return str(scope["raw_path"].decode("latin-1"))
+    return None
+
+
+def _check_segment(segment: str) -> None:
+    if segment == "":
+        raise InvalidProxyPath("empty path segment")
+    base = segment.split(";", 1)[0]  # "..;/" is ".." to some servers
+    normalized = unicodedata.normalize("NFKC", base)
+    if base in (".", "..") or normalized in (".", "..") or normalized.strip(".") == "":
+        raise InvalidProxyPath("dot segment")
+
+
+def build_upstream_url(target: str, path: str, query: str = "", raw_path: str | None = None) -> str:
+    """The upstream URL for ``path`` (already decoded once) below ``target``.
+
+    Raises :class:`InvalidProxyPath` for anything that could leave the target or
+    that the upstream might read differently from us.
+    """
+    if raw_path is not None and _ENCODED_SEPARATOR.search(raw_path):
+        raise InvalidProxyPath("encoded slash or backslash")
+    if _CONTROL.search(path) or "\\" in path:
+        raise InvalidProxyPath("control character or backslash")
+    if "%" in path:
+        raise InvalidProxyPath("percent sign left after decoding (double encoding)")
+    if _CONTROL.search(unquote(query)):
+        raise InvalidProxyPath("control character in the query")
+    segments = path.split("/") if path else []
+    if segments and segments[-1] == "":
+        segments.pop()  # a trailing slash is kept below
+        trailing = True
+    else:
+        trailing = False
+    for segment in segments:
+        _check_segment(segment)
+    base = urlsplit(target)
+    base_path = base.path if base.path.endswith("/") else base.path + "/"
+    suffix = "/".join(quote(s, safe=_SEGMENT_SAFE) for s in segments)
+    if trailing and suffix:
+        suffix += "/"
+    new_path = base_path + suffix if suffix else (base.path or "/")
+    url = urlunsplit((base.scheme, base.netloc, new_path, query, ""))
+    final = urlsplit(url)
+    # Proof, not trust: the URL that leaves is on the target's origin and below its path.
+    if (final.scheme, final.hostname, final.port) != (base.scheme, base.hostname, base.port):
+        raise InvalidProxyPath("the URL left the target's origin")
+    if not (final.path == base.path or final.path.startswith(base_path)):
+        raise InvalidProxyPath("the URL left the target's path")
+    return url
+
+
+# --- the upstream session ------------------------------------------------------------------
+
+_session_lock = threading.Lock()
+_session: requests.Session | None = None
+
+
+def get_proxy_session() -> requests.Session:
+    """The proxy's own pooled session (not the back-channel one), made once per settings."""
+    global _session
+    if _session is None:
+        with _session_lock:
+            if _session is None:
+                session = requests.Session()
+                size = int(bff_settings.PROXY_POOL_SIZE)
+                adapter = HTTPAdapter(pool_connections=size, pool_maxsize=size, max_retries=0)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                session.verify = bff_settings.PROXY_VERIFY
+                session.cert = bff_settings.PROXY_CLIENT_CERT
+                session.trust_env = False  # no proxies or CA bundles from the environment
+                session.headers.clear()
+                _session = session
+    return _session
+
+
+@on_reload
+def _forget_session() -> None:
+    global _session
+    with _session_lock:
+        _session = None
+
+
+# --- request and response plumbing ------------------------------------------------------
+
+
+def _upstream_headers(request: HttpRequest, token_headers: dict[str, str]) -> dict[str, str]:
+    named_in_connection = {h.strip().lower() for h in request.headers.get("Connection", "").split(",") if h.strip()}
+    dropped = _DROPPED_REQUEST_HEADERS | named_in_connection | {bff_settings.ANTIFORGERY_HEADER.lower()}
+    headers = {name: value for name, value in request.headers.items() if name.lower() not in dropped}
+    headers["X-Forwarded-For"] = str(request.META.get("REMOTE_ADDR", ""))
+    headers["X-Forwarded-Proto"] = request.scheme or "http"
+    headers["X-Forwarded-Host"] = request.get_host()
+    headers.update(token_headers)
+    return headers
+
+
+class _Body:
+    """The request body, read from the server's input in chunks, never whole.
+
+    ``__len__`` makes requests send Content-Length instead of chunked encoding.
+    """
+
+    def __init__(self, request: HttpRequest, length: int, chunk_size: int) -> None:
+        self.request = request
+        self.length = length
+        self.chunk_size = chunk_size
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[bytes]:
+        remaining = self.length
+        while remaining > 0:
+            chunk = self.request.read(min(self.chunk_size, remaining))
+            if not chunk:
+                raise UpstreamUnavailable("the client closed the connection during the upload")
+            remaining -= len(chunk)
+            yield chunk
+
+
+def _body_length(request: HttpRequest) -> int:
+    limit = bff_settings.MAX_REQUEST_BODY
+    raw_length = request.META.get("CONTENT_LENGTH") or ""
+    if not raw_length:
+        if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+            raise LengthRequired("send the request body with a Content-Length")
+        return 0
+    try:
+        length = int(raw_length)
+    except ValueError:
+        raise InvalidProxyPath("invalid Content-Length") from None
+    if length < 0:
+        raise InvalidProxyPath("invalid Content-Length")
+    if limit is not None and length > limit:
+        raise RequestBodyTooLarge(f"the body is larger than {limit} bytes")
+    return length
+
+
+def _response_chunks(upstream: requests.Response, chunk_size: int) -> Generator[bytes, None, None]:
+    """The upstream body as it arrives (server-sent events chunk by chunk), undecoded."""
+    raw = upstream.raw
+    try:
+        if raw.chunked and raw.supports_chunked_reads():
+            yield from raw.read_chunked(chunk_size, decode_content=False)
+        else:
+            while True:
+                chunk = raw.read1(chunk_size, decode_content=False)
+                if not chunk:
+                    break
+                yield chunk
+    except Exception as e:  # the upstream went away mid-body: the browser sees a cut response
+        logger.warning("upstream body interrupted: %s", type(e).__name__)
+    finally:
+        upstream.close()
+
+
+async def _aresponse_chunks(upstream: requests.Response, chunk_size: int) -> AsyncIterator[bytes]:
+    """The same, for ASGI: each blocking read runs in a worker thread."""
+    chunks = _response_chunks(upstream, chunk_size)
+    next_chunk = sync_to_async(lambda: next(chunks, None), thread_sensitive=False)
+    try:
+        while True:
+            chunk = await next_chunk()
+            if chunk is None:
+                break
+            yield chunk
+    finally:
+        await asyncio.shield(sync_to_async(chunks.close, thread_sensitive=False)())
+
+
+def _token_headers(result: Any, method: str, url: str, nonce: str | None = None) -> dict[str, str]:
+    if isinstance(result, BearerTokenResult):
+        return {"Authorization": f"Bearer {result.access_token}"}
+    if isinstance(result, DPoPTokenResult):
+        proof = dpop.make_proof(result.dpop_jwk, method, url, result.access_token, nonce)
+        return {"Authorization": f"DPoP {result.access_token}", "DPoP": proof}
+    return {}
+
+
+# --- the view -------------------------------------------------------------------------------
+
+
+class RemoteAPIView(View):
+    """Proxies every method under a route to ``upstream``. Made by :func:`remote_api`."""
+
+    upstream: str | None = None
+    token_type: TokenType = TokenType.USER
+    optional: bool = False
+    retriever_class: Any = None
+    client: str = "default"
+    antiforgery: bool = True
+    allow_insecure: bool | None = None
+    user_token_request_parameters: UserTokenRequestParameters | None = None
+
+    @classonlymethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        upstream = initkwargs.get("upstream", cls.upstream)
+        _validate_target(upstream, initkwargs.get("allow_insecure", cls.allow_insecure))
+        if "token_type" in initkwargs:
+            initkwargs["token_type"] = TokenType(initkwargs["token_type"])
+        if initkwargs.get("retriever_class") is not None:
+            initkwargs["retriever_class"] = resolve_retriever_class(initkwargs["retriever_class"])
+        view = super().as_view(**initkwargs)
+        # With the anti-forgery header required, it is the CSRF defence (a custom
+        # header forces a CORS preflight); without it, Django's CSRF check applies.
+        if initkwargs.get("antiforgery", cls.antiforgery):
+            view = csrf_exempt(view)
+        return view
+
+    def get_retriever(self, local_path: str) -> AccessTokenRetriever:
+        """A fresh retriever per request: the route's, else a matching pattern's, else the default."""
+        return retriever_class_for(self.retriever_class, local_path)()
+
+    def dispatch(self, request: HttpRequest, *args: Any, path: str = "", **kwargs: Any) -> HttpResponseBase:
+        if request.method not in _SUPPORTED_METHODS:
+            return self.http_method_not_allowed(request)
+        try:
+            return self.proxy(request, path)
+        except BFFError as e:
+            if isinstance(e, InvalidProxyPath):
+                security_logger.warning("refused proxy path for %s: %s", request.path[:200], e)
+            return response_for(e)
+
+    def proxy(self, request: HttpRequest, path: str) -> HttpResponseBase:
+        assert self.upstream is not None
+        if self.antiforgery:
+            check_antiforgery(request)
+        url = build_upstream_url(self.upstream, path, request.META.get("QUERY_STRING", ""), _raw_path(request))
+        length = _body_length(request)
+
+        context = AccessTokenRetrievalContext(
+            request=request,
+            local_path=request.path,
+            api_address=self.upstream,
+            token_type=self.token_type,
+            optional=self.optional,
+            user_token_request_parameters=self.user_token_request_parameters or UserTokenRequestParameters(),
+            client_name=self.client,
+        )
+        result = self.get_retriever(request.path).get_access_token(context)
+        if isinstance(result, AccessTokenRetrievalError):
+            return error_response(result.status_code, result.error, result.retry_after)
+        if not isinstance(result, (BearerTokenResult, DPoPTokenResult, NoAccessTokenResult)):
+            raise BFFImproperlyConfigured(f"the retriever returned {type(result).__name__}, not an AccessTokenResult")
+
+        method = str(request.method)
+        chunk_size = int(bff_settings.PROXY_CHUNK_SIZE)
+        started = time.monotonic()
+        upstream = self.send(request, method, url, result, length, chunk_size)
+        nonce = (
+            dpop.wants_nonce(upstream.status_code, upstream.headers) if isinstance(result, DPoPTokenResult) else None
+        )
+        if nonce is not None and not length:
+            # RFC 9449 section 9: the API wants a nonce in the proof; one more try.
+            upstream.close()
+            upstream = self.send(request, method, url, result, length, chunk_size, nonce)
+        logger.info(
+            "%s %s -> %s %s in %.0f ms",
+            method,
+            request.path,
+            _loggable(url),
+            upstream.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        return self.make_response(request, upstream, chunk_size)
+
+    def send(
+        self,
+        request: HttpRequest,
+        method: str,
+        url: str,
+        result: Any,
+        length: int,
+        chunk_size: int,
+        nonce: str | None = None,
+    ) -> requests.Response:
+        headers = _upstream_headers(request, _token_headers(result, method, url, nonce))
+        body = _Body(request, length, chunk_size) if length else None
+        try:
+            return get_proxy_session().request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                stream=True,
+                allow_redirects=False,
+                timeout=(float(bff_settings.PROXY_CONNECT_TIMEOUT), float(bff_settings.PROXY_READ_TIMEOUT)),
+            )
+        except (requests.ConnectTimeout, requests.ReadTimeout):
+            logger.warning("%s %s -> %s timed out", method, request.path, _loggable(url))
+            raise UpstreamTimeout("the remote API did not answer in time") from None
+        except requests.RequestException as e:
+            logger.warning("%s %s -> %s failed: %s", method, request.path, _loggable(url), type(e).__name__)
+            raise UpstreamUnavailable("the remote API cannot be reached") from None
+
+    def make_response(self, request: HttpRequest, upstream: requests.Response, chunk_size: int) -> HttpResponseBase:
+        content: Any
+        if isinstance(request, ASGIRequest):
+            content = _aresponse_chunks(upstream, chunk_size)
+        else:
+            content = _response_chunks(upstream, chunk_size)
+        response = StreamingHttpResponse(content, status=upstream.status_code)
+        named_in_connection = {h.strip().lower() for h in upstream.headers.get("Connection", "").split(",")}
+        dropped = _DROPPED_RESPONSE_HEADERS | named_in_connection
+        for name, value in upstream.headers.items():
+            if name.lower() not in dropped:
+                response[name] = value
+        length = upstream.headers.get("Content-Length")
+        if length and length.isdigit() and "chunked" not in upstream.headers.get("Transfer-Encoding", ""):
+            response["Content-Length"] = length
+        if upstream.reason:
+            response.reason_phrase = upstream.reason
+        return response
+
+
+def _loggable(url: str) -> str:
+    """The URL without its query string (which may carry secrets)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _validate_target(target: Any, allow_insecure: bool | None) -> None:
+    from django.conf import settings
+
+    if not isinstance(target, str):
+        raise BFFImproperlyConfigured(f"a remote API target must be a URL string, got {target!r}")
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment or parts.username:
+        raise BFFImproperlyConfigured(f"the remote API target {target!r} is not an absolute http(s) URL")
+    if parts.scheme == "http":
+        allowed = allow_insecure if allow_insecure is not None else bff_settings.ALLOW_INSECURE_UPSTREAMS
+        if not (allowed or settings.DEBUG):
+            raise BFFImproperlyConfigured(
+                f"the remote API target {target!r} is not https; set allow_insecure=True "
+                'or BFF["ALLOW_INSECURE_UPSTREAMS"] to allow it'
+            )
+
+
+def remote_api(
+    prefix: str,
+    target: str,
+    *,
+    token_type: TokenType | str = TokenType.USER,
+    optional: bool = False,
+    retriever: type[AccessTokenRetriever] | str | None = None,
+    name: str | None = None,
+    **options: Any,
+) -> URLPattern:
+    """A URL pattern that proxies ``prefix`` and everything below it to ``target``.
+
+    ``options`` are further :class:`RemoteAPIView` attributes: ``client`` (the
+    client-credentials client for CLIENT routes), ``antiforgery`` (False opts the
+    route out of the header check; Django's CSRF check then applies),
+    ``allow_insecure`` (an ``http://`` target outside DEBUG),
+    ``user_token_request_parameters``. Unknown options are refused.
+    """
+    if not isinstance(prefix, str) or prefix.startswith("/"):
+        raise BFFImproperlyConfigured(f"remote_api prefix {prefix!r} must be a relative path like 'api/orders/'")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    view = RemoteAPIView.as_view(
+        upstream=target, token_type=token_type, optional=optional, retriever_class=retriever, **options
+    )
+    pattern: URLPattern = re_path(rf"^{re.escape(prefix)}(?P<path>.*)\Z", view, name=name)
+    return pattern
+
+
+@functools.lru_cache(maxsize=1)
+def settings_routes() -> list[URLPattern]:
+    """The routes of ``BFF["REMOTE_APIS"]``, most specific prefix first."""
+    routes = []
+    for entry in sorted(bff_settings.REMOTE_APIS, key=lambda e: -len(str(e.get("PREFIX", "")))):
+        routes.append(
+            remote_api(
+                entry["PREFIX"],
+                entry["TARGET"],
+                token_type=entry.get("TOKEN_TYPE", TokenType.USER),
+                optional=entry.get("OPTIONAL", False),
+                retriever=entry.get("RETRIEVER"),
+                client=entry.get("CLIENT", "default"),
+                antiforgery=entry.get("ANTIFORGERY", True),
+                allow_insecure=entry.get("ALLOW_INSECURE"),
+            )
+        )
+    return routes
+
+
+on_reload(settings_routes.cache_clear)
