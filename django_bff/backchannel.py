@@ -106,6 +106,8 @@ def clear_caches() -> None:
     """Forget the back-channel session, discovery documents and JWKS."""
     global _session
     with _session_lock:
+        if _session is not None:
+            _session.close()
         _session = None
     with _cache_lock:
         _discovery.clear()

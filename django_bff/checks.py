@@ -7,6 +7,7 @@ never reused.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,8 +36,12 @@ _NUMBERS: dict[str, tuple[float, bool, bool]] = {
     "DISCOVERY_CACHE_TTL": (0, False, False),
     "JWKS_CACHE_TTL": (0, False, False),
     "JWKS_MIN_REFETCH_INTERVAL": (0, False, False),
+    "PROXY_CONNECT_TIMEOUT": (0, False, True),
+    "PROXY_READ_TIMEOUT": (0, False, True),
+    "PROXY_POOL_SIZE": (1, True, False),
+    "PROXY_CHUNK_SIZE": (1024, True, False),
 }
-_BOOLEANS = ("SAVE_TOKENS", "ENCRYPT_TOKENS")
+_BOOLEANS = ("SAVE_TOKENS", "ENCRYPT_TOKENS", "ALLOW_INSECURE_UPSTREAMS")
 
 
 def _value(user: dict[str, Any], name: str) -> Any:
@@ -55,6 +60,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     messages += _check_encryption(user)
     messages += _check_cache(user)
     messages += _check_oidc()
+    messages += _check_proxy(user)
     return messages
 
 
@@ -313,3 +319,133 @@ def _is_bff_backend(path: str) -> bool:
     except ImportError:
         return False
     return isinstance(backend, type) and issubclass(backend, BFFAuthenticationBackend)
+
+
+_ROUTE_KEYS = {"PREFIX", "TARGET", "TOKEN_TYPE", "OPTIONAL", "RETRIEVER", "CLIENT", "ANTIFORGERY", "ALLOW_INSECURE"}
+_HEADER_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _check_retriever(value: Any, where: str, check_id: str) -> list[CheckMessage]:
+    from django_bff.exceptions import BFFImproperlyConfigured
+    from django_bff.retrievers import resolve_retriever_class
+
+    try:
+        resolve_retriever_class(value)
+    except BFFImproperlyConfigured as e:
+        return [Error(f"{where}: the retriever is not usable.", hint=str(e), id=check_id)]
+    return []
+
+
+def _check_routes(user: dict[str, Any]) -> list[CheckMessage]:
+    from django_bff.exceptions import BFFImproperlyConfigured
+    from django_bff.proxy import _validate_target
+    from django_bff.tokens import TokenType
+
+    routes = _value(user, "REMOTE_APIS")
+    hint = 'Each entry: {"PREFIX": "api/x/", "TARGET": "https://...", ...}; see docs/proxy.'
+    if not isinstance(routes, (list, tuple)):
+        return [Error('BFF["REMOTE_APIS"] must be a list of dicts.', hint=hint, id="django_bff.E018")]
+    messages: list[CheckMessage] = []
+    seen: set[str] = set()
+    allow_default = _value(user, "ALLOW_INSECURE_UPSTREAMS")
+    for index, route in enumerate(routes):
+        where = f'BFF["REMOTE_APIS"][{index}]'
+        if not isinstance(route, dict) or not {"PREFIX", "TARGET"} <= set(route) or set(route) - _ROUTE_KEYS:
+            messages.append(Error(f"{where} is malformed.", hint=hint, id="django_bff.E018"))
+            continue
+        prefix = route["PREFIX"]
+        if not isinstance(prefix, str) or prefix.startswith("/"):
+            messages.append(Error(f"{where}: PREFIX must be a relative path.", hint=hint, id="django_bff.E018"))
+        elif prefix.rstrip("/") + "/" in seen:
+            messages.append(Error(f"{where}: PREFIX {prefix!r} is used twice.", hint=hint, id="django_bff.E018"))
+        else:
+            seen.add(prefix.rstrip("/") + "/")
+        try:
+            TokenType(route.get("TOKEN_TYPE", TokenType.USER))
+        except ValueError:
+            messages.append(
+                Error(
+                    f"{where}: unknown TOKEN_TYPE.",
+                    hint="One of user, client, user_or_client, none.",
+                    id="django_bff.E018",
+                )
+            )
+        insecure = route.get("ALLOW_INSECURE")
+        try:
+            _validate_target(route["TARGET"], insecure if insecure is not None else allow_default)
+        except BFFImproperlyConfigured as e:
+            messages.append(Error(f"{where}: TARGET is not allowed.", hint=str(e), id="django_bff.E019"))
+        if route.get("RETRIEVER") is not None:
+            messages += _check_retriever(route["RETRIEVER"], where, "django_bff.E021")
+        if route.get("CLIENT", "default") != "default":
+            messages.append(
+                Error(
+                    f"{where}: unknown CLIENT {route['CLIENT']!r}.", hint="Only 'default' exists.", id="django_bff.E022"
+                )
+            )
+    return messages
+
+
+def _check_proxy(user: dict[str, Any]) -> list[CheckMessage]:
+    messages = _check_routes(user)
+    patterns = _value(user, "ACCESS_TOKEN_RETRIEVERS")
+    hint = 'Each entry: {"PATTERN": regex, "RETRIEVER": "dotted.path"}.'
+    if not isinstance(patterns, (list, tuple)):
+        messages.append(Error('BFF["ACCESS_TOKEN_RETRIEVERS"] must be a list.', hint=hint, id="django_bff.E020"))
+    else:
+        for index, entry in enumerate(patterns):
+            where = f'BFF["ACCESS_TOKEN_RETRIEVERS"][{index}]'
+            if not isinstance(entry, dict) or set(entry) != {"PATTERN", "RETRIEVER"}:
+                messages.append(Error(f"{where} is malformed.", hint=hint, id="django_bff.E020"))
+                continue
+            try:
+                re.compile(entry["PATTERN"])
+            except (re.error, TypeError) as e:
+                messages.append(Error(f"{where}: PATTERN is not a regex.", hint=str(e), id="django_bff.E020"))
+            messages += _check_retriever(entry["RETRIEVER"], where, "django_bff.E020")
+    name, value = _value(user, "ANTIFORGERY_HEADER"), _value(user, "ANTIFORGERY_VALUE")
+    if not (isinstance(name, str) and _HEADER_TOKEN.match(name)) or not (isinstance(value, str) and value.strip()):
+        messages.append(
+            Error(
+                "The anti-forgery header name or value is invalid.",
+                hint="ANTIFORGERY_HEADER must be a header name, ANTIFORGERY_VALUE a non-empty string.",
+                id="django_bff.E023",
+            )
+        )
+    limit = _value(user, "MAX_REQUEST_BODY")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        messages.append(
+            Error(
+                'BFF["MAX_REQUEST_BODY"] must be None or an integer >= 0.', hint=f"Got {limit!r}.", id="django_bff.E005"
+            )
+        )
+    verify = _value(user, "PROXY_VERIFY")
+    if verify is False:
+        messages.append(
+            Warning(
+                "TLS certificates of remote APIs are not verified.",
+                hint='Set BFF["PROXY_VERIFY"] to True or to a CA bundle path.',
+                id="django_bff.W009",
+            )
+        )
+    elif not (verify is True or (isinstance(verify, str) and os.path.exists(verify))):
+        messages.append(
+            Error(
+                'BFF["PROXY_VERIFY"] must be True, False or a CA bundle path.',
+                hint=f"Got {verify!r}.",
+                id="django_bff.E024",
+            )
+        )
+    cert = _value(user, "PROXY_CLIENT_CERT")
+    paths = (
+        [cert] if isinstance(cert, str) else list(cert) if isinstance(cert, (list, tuple)) and len(cert) == 2 else None
+    )
+    if cert is not None and (paths is None or not all(isinstance(p, str) and os.path.exists(p) for p in paths)):
+        messages.append(
+            Error(
+                'BFF["PROXY_CLIENT_CERT"] must name existing files.',
+                hint="A PEM path, or a (certificate, key) pair of paths.",
+                id="django_bff.E024",
+            )
+        )
+    return messages

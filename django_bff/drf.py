@@ -27,7 +27,7 @@ from rest_framework.authentication import SessionAuthentication  # type: ignore[
 from django_bff.exceptions import AntiforgeryRequired
 from django_bff.proxy import check_antiforgery
 
-__all__ = ["BFFAPIPermission", "BFFSessionAuthentication"]
+__all__ = ["BFFAPIPermission", "BFFSessionAuthentication", "AntiforgeryFailed", "NotAuthenticated"]
 
 
 class AntiforgeryFailed(exceptions.APIException):  # type: ignore[misc]

@@ -70,7 +70,14 @@ from django_bff.retrievers import (
 )
 from django_bff.tokens import TokenType, UserTokenRequestParameters
 
-__all__ = ["remote_api", "RemoteAPIView", "get_proxy_session", "build_upstream_url", "check_antiforgery"]
+__all__ = [
+    "remote_api",
+    "RemoteAPIView",
+    "get_proxy_session",
+    "build_upstream_url",
+    "check_antiforgery",
+    "settings_routes",
+]
 
 logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("django.security.django_bff")
@@ -218,6 +225,8 @@ def get_proxy_session() -> requests.Session:
 def _forget_session() -> None:
     global _session
     with _session_lock:
+        if _session is not None:
+            _session.close()  # its pooled connections
         _session = None
 
 
@@ -275,6 +284,30 @@ def _body_length(request: HttpRequest) -> int:
     if limit is not None and length > limit:
         raise RequestBodyTooLarge(f"the body is larger than {limit} bytes")
     return length
+
+
+class _UpstreamBody:
+    """The upstream body as the response's content; ``close()`` (called by every
+    server when the response ends, even when nothing was read) releases the
+    upstream connection."""
+
+    def __init__(self, upstream: requests.Response, chunk_size: int) -> None:
+        self.upstream = upstream
+        self.chunk_size = chunk_size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return _response_chunks(self.upstream, self.chunk_size)
+
+    def close(self) -> None:
+        self.upstream.close()
+
+
+class _AsyncUpstreamBody(_UpstreamBody):
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _aresponse_chunks(self.upstream, self.chunk_size)
+
+    def __iter__(self) -> Iterator[bytes]:  # pragma: no cover - ASGI reads __aiter__
+        raise TypeError("read this body with async for")
 
 
 def _response_chunks(upstream: requests.Response, chunk_size: int) -> Generator[bytes, None, None]:
@@ -437,9 +470,9 @@ class RemoteAPIView(View):
     def make_response(self, request: HttpRequest, upstream: requests.Response, chunk_size: int) -> HttpResponseBase:
         content: Any
         if isinstance(request, ASGIRequest):
-            content = _aresponse_chunks(upstream, chunk_size)
+            content = _AsyncUpstreamBody(upstream, chunk_size)
         else:
-            content = _response_chunks(upstream, chunk_size)
+            content = _UpstreamBody(upstream, chunk_size)
         response = StreamingHttpResponse(content, status=upstream.status_code)
         named_in_connection = {h.strip().lower() for h in upstream.headers.get("Connection", "").split(",")}
         dropped = _DROPPED_RESPONSE_HEADERS | named_in_connection

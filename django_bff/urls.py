@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.urls import clear_url_caches
+from django.urls import URLResolver, clear_url_caches, get_resolver
 
 app_name = "django_bff"
 
@@ -27,5 +27,23 @@ def __getattr__(name: str) -> Any:
 
 @receiver(setting_changed)
 def _routes_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting == "BFF":
-        clear_url_caches()
+    """Forget the routes every resolver built from this module (tests change ``BFF``)."""
+    if setting != "BFF":
+        return
+    import sys
+
+    module = sys.modules[__name__]
+    stack = [get_resolver()]
+    while stack:
+        resolver = stack.pop()
+        if resolver.urlconf_module is module:
+            # include() made this resolver once, when the root URLconf was imported;
+            # its url_patterns is cached on the instance.
+            resolver.__dict__.pop("url_patterns", None)
+            resolver._populated = False  # type: ignore[attr-defined]
+            resolver._reverse_dict.clear()
+            resolver._namespace_dict.clear()  # type: ignore[attr-defined]
+            resolver._app_dict.clear()  # type: ignore[attr-defined]
+            continue
+        stack.extend(p for p in resolver.url_patterns if isinstance(p, URLResolver))
+    clear_url_caches()

@@ -76,9 +76,12 @@ def leak_guard() -> Iterator[LeakGuard]:
 @pytest.fixture(autouse=True)
 def _fresh_backchannel() -> Iterator[None]:
     """Each test starts without cached discovery documents, JWKS or sessions."""
+    from django.core.cache import caches
+
     from django_bff.backchannel import clear_caches
 
     clear_caches()
+    caches["default"].clear()  # the local-memory cache outlives tests: cached client tokens, locks
     yield
     clear_caches()
 

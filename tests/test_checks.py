@@ -222,3 +222,117 @@ def test_E010_public_client_without_secret_passes(settings: Any) -> None:
 def test_W008_unsecured_jwt(settings: Any) -> None:
     settings.OIDC_ALLOW_UNSECURED_JWT = True
     assert "django_bff.W008" in ids()
+
+
+# --- the proxy's settings ---------------------------------------------------------------------------
+
+GOOD_ROUTE = {"PREFIX": "api/x/", "TARGET": "https://api.example.com/"}
+
+
+@pytest.mark.parametrize(
+    "routes",
+    [
+        "api/x/",
+        ["api/x/"],
+        [{"PREFIX": "api/x/"}],
+        [{**GOOD_ROUTE, "COLOUR": "red"}],
+        [{**GOOD_ROUTE, "PREFIX": "/api/x/"}],
+        [GOOD_ROUTE, {**GOOD_ROUTE, "PREFIX": "api/x"}],
+        [{**GOOD_ROUTE, "TOKEN_TYPE": "admin"}],
+    ],
+)
+def test_E018_malformed_routes(bff: Any, routes: Any) -> None:
+    assert "django_bff.E018" in bff(REMOTE_APIS=routes)
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["http://api.example.com/", "/relative/", "https://u:p@api.example.com/", "https://api.example.com/?q=1", 5],
+)
+def test_E019_bad_targets(bff: Any, target: Any) -> None:
+    assert "django_bff.E019" in bff(REMOTE_APIS=[{**GOOD_ROUTE, "TARGET": target}])
+
+
+def test_E019_http_allowed_by_opt_in_or_debug(bff: Any, settings: Any) -> None:
+    plain = {**GOOD_ROUTE, "TARGET": "http://api.internal/"}
+    assert "django_bff.E019" not in bff(REMOTE_APIS=[{**plain, "ALLOW_INSECURE": True}])
+    assert "django_bff.E019" not in bff(REMOTE_APIS=[plain], ALLOW_INSECURE_UPSTREAMS=True)
+    settings.DEBUG = True
+    assert "django_bff.E019" not in bff(REMOTE_APIS=[plain], ALLOW_INSECURE_UPSTREAMS=False)
+
+
+def test_good_routes_pass(bff: Any) -> None:
+    assert bff(
+        REMOTE_APIS=[
+            {**GOOD_ROUTE, "TOKEN_TYPE": "client", "RETRIEVER": "django_bff.retrievers.DefaultAccessTokenRetriever"}
+        ],
+        ACCESS_TOKEN_RETRIEVERS=[
+            {"PATTERN": "^/api/", "RETRIEVER": "django_bff.retrievers.DefaultAccessTokenRetriever"}
+        ],
+    ) == ["django_bff.W005"]
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        "x",
+        ["^/api/"],
+        [{"PATTERN": "^/api/"}],
+        [{"PATTERN": "([", "RETRIEVER": "django_bff.retrievers.DefaultAccessTokenRetriever"}],
+        [{"PATTERN": "^/api/", "RETRIEVER": "no.such.Retriever"}],
+        [{"PATTERN": "^/api/", "RETRIEVER": "django_bff.tokens.UserToken"}],
+    ],
+)
+def test_E020_bad_retriever_patterns(bff: Any, entries: Any) -> None:
+    assert "django_bff.E020" in bff(ACCESS_TOKEN_RETRIEVERS=entries)
+
+
+def test_E021_bad_route_retriever(bff: Any) -> None:
+    assert "django_bff.E021" in bff(REMOTE_APIS=[{**GOOD_ROUTE, "RETRIEVER": "no.such.Retriever"}])
+
+
+def test_E022_unknown_client(bff: Any) -> None:
+    assert "django_bff.E022" in bff(REMOTE_APIS=[{**GOOD_ROUTE, "TOKEN_TYPE": "client", "CLIENT": "billing"}])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"ANTIFORGERY_HEADER": "X CSRF"},
+        {"ANTIFORGERY_HEADER": ""},
+        {"ANTIFORGERY_VALUE": " "},
+        {"ANTIFORGERY_VALUE": 1},
+    ],
+)
+def test_E023_bad_antiforgery_header(bff: Any, values: dict[str, Any]) -> None:
+    assert "django_bff.E023" in bff(**values)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"MAX_REQUEST_BODY": -1}, {"MAX_REQUEST_BODY": "10MB"}, {"PROXY_READ_TIMEOUT": 0}, {"PROXY_CHUNK_SIZE": 10}],
+)
+def test_E005_proxy_numbers(bff: Any, values: dict[str, Any]) -> None:
+    assert "django_bff.E005" in bff(**values)
+
+
+def test_E005_unlimited_body_is_allowed(bff: Any) -> None:
+    assert "django_bff.E005" not in bff(MAX_REQUEST_BODY=None)
+
+
+@pytest.mark.parametrize(
+    "values", [{"PROXY_VERIFY": "/no/ca.pem"}, {"PROXY_CLIENT_CERT": "/no/cert.pem"}, {"PROXY_CLIENT_CERT": ("a",)}]
+)
+def test_E024_proxy_tls_files(bff: Any, values: dict[str, Any]) -> None:
+    assert "django_bff.E024" in bff(**values)
+
+
+def test_E024_existing_files_pass(bff: Any, tmp_path: Any) -> None:
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("")
+    key.write_text("")
+    assert "django_bff.E024" not in bff(PROXY_CLIENT_CERT=(str(cert), str(key)), PROXY_VERIFY=str(cert))
+
+
+def test_W009_proxy_tls_verification_off(bff: Any) -> None:
+    assert "django_bff.W009" in bff(PROXY_VERIFY=False)

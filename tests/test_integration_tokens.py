@@ -5,9 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +27,6 @@ from django_bff.token_manager import get_user_access_token, revoke_refresh_token
 from django_bff.tokens import TokenError, UserTokenRequestParameters
 from tests.conftest import browser_login, point_at
 from tests.support.idp import API_RESOURCE, IdentityProvider
-from tests.support.redis_server import free_port
 from tests.support.resource_api import ResourceAPI
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -161,44 +157,20 @@ def test_twenty_threads_one_refresh(oidc: Any, bff_client: Any, redis_cache: str
 
 
 @pytest.fixture
-def workers(oidc: Any, redis_cache: str, settings: Any, tmp_path: Path) -> Any:
+def workers(oidc: Any, redis_cache: str, settings: Any) -> Any:
     """Four gunicorn worker processes serving tests.urls, sharing Redis and the test database."""
+    from tests.support.servers import serve
+
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
     assert oidc.token_endpoint == oidc.issuer + "/token" and oidc.jwks_uri == oidc.issuer + "/jwks"
-    port = free_port()
-    log = (tmp_path / "gunicorn.log").open("wb")
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
         "BFF_TEST_DB": django_settings.DATABASES["default"]["NAME"],
         "BFF_TEST_REDIS_URL": redis_cache,
         "BFF_TEST_SESSION_ENGINE": settings.SESSION_ENGINE,
         "BFF_TEST_ISSUER": oidc.issuer,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "tests.wsgi:application", "--workers", "4", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(base + "/token/", timeout=1)
-            break
-        except requests.ConnectionError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                log.close()
-                output = (tmp_path / "gunicorn.log").read_text()[-2000:]
-                raise RuntimeError("gunicorn did not start: " + output) from None
-            time.sleep(0.1)
-    yield base
-    process.terminate()
-    process.wait(10)
-    log.close()
+    with serve("gunicorn-sync", env, workers=4) as server:
+        yield server.url
 
 
 def test_worker_processes_sharing_redis_make_one_refresh(workers: str, oidc: Any, bff_client: Any) -> None:

@@ -20,16 +20,47 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 COMMANDS = {
     # gthread: the worker class a Django deployment uses for streaming and slow upstreams.
     "gunicorn": lambda port, workers: [
-        sys.executable, "-m", "gunicorn", "tests.wsgi:application", "--workers", str(workers),
-        "--worker-class", "gthread", "--threads", "8", "--bind", f"127.0.0.1:{port}", "--timeout", "120",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "tests.wsgi:application",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "8",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--timeout",
+        "120",
     ],
     "gunicorn-sync": lambda port, workers: [
-        sys.executable, "-m", "gunicorn", "tests.wsgi:application", "--workers", str(workers),
-        "--bind", f"127.0.0.1:{port}", "--timeout", "120",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "tests.wsgi:application",
+        "--workers",
+        str(workers),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--timeout",
+        "120",
     ],
     "uvicorn": lambda port, workers: [
-        sys.executable, "-m", "uvicorn", "tests.asgi:application", "--workers", str(workers),
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "tests.asgi:application",
+        "--workers",
+        str(workers),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
     ],
 }
 
@@ -62,9 +93,9 @@ def serve(kind: str, env: dict[str, str] | None = None, workers: int = 1) -> Ite
         deadline = time.monotonic() + 30
         while True:
             try:
-                requests.get(server.url + "/__nothing__", timeout=1)
+                requests.get(server.url + "/__nothing__", timeout=10)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError(f"{kind} did not start:\n{server.output()}") from None
                 time.sleep(0.1)

@@ -165,8 +165,13 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                 return self._send(
                     200,
                     b"hop",
-                    {"Connection": "X-Private, keep-alive", "X-Private": "secret", "Keep-Alive": "timeout=5",
-                     "Proxy-Authenticate": "Basic", "X-Public": "yes"},
+                    {
+                        "Connection": "X-Private, keep-alive",
+                        "X-Private": "secret",
+                        "Keep-Alive": "timeout=5",
+                        "Proxy-Authenticate": "Basic",
+                        "X-Public": "yes",
+                    },
                 )
             if path.endswith("/slow"):
                 time.sleep(float(query.get("seconds", ["2"])[0]))
@@ -199,13 +204,16 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                     remaining -= len(piece)
                 return None
             if path.endswith("/gzip"):
-                return self._send(200, gzip.compress(b"compressed hello"), {"Content-Encoding": "gzip", "Content-Type": "text/plain"})
+                return self._send(
+                    200, gzip.compress(b"compressed hello"), {"Content-Encoding": "gzip", "Content-Type": "text/plain"}
+                )
             if path.endswith("/dpop-nonce"):
                 proof = self.headers.get("DPoP", "")
                 claims = jwt.decode(proof, options={"verify_signature": False}) if proof else {}
                 if claims.get("nonce") != Upstream.NONCE:
                     return self._json(
-                        401, {"error": "use_dpop_nonce"},
+                        401,
+                        {"error": "use_dpop_nonce"},
                         {"WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": Upstream.NONCE},
                     )
                 return self._json(200, {"nonce": True})
