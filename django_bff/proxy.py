@@ -99,6 +99,7 @@ HOP_BY_HOP = frozenset(
 #: Never sent upstream, whatever the browser sent.
 _DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {
     "host",
+    "expect",
     "cookie",
     "authorization",
     "dpop",
@@ -111,7 +112,8 @@ _DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {
     "x-real-ip",
 }
 #: Never sent back to the browser.
-_DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"set-cookie", "set-cookie2", "content-length"}
+#: ``date`` and ``server`` are the BFF's own server's to set (and the upstream's version is nobody's business).
+_DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"set-cookie", "set-cookie2", "content-length", "date", "server"}
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
