@@ -33,7 +33,7 @@ import time
 import unicodedata
 from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit, urlunsplit
 
 import requests
 from asgiref.sync import sync_to_async
@@ -117,6 +117,7 @@ _DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"set-cookie", "set-cookie2", "content-
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
+_MALFORMED_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 #: RFC 3986 pchar, less "%": what a segment may hold unencoded.
 _SEGMENT_SAFE = "-._~!$&'()*+,;=:@"
 _SUPPORTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -155,25 +156,40 @@ def _check_segment(segment: str) -> None:
     if segment == "":
         raise InvalidProxyPath("empty path segment")
     base = segment.split(";", 1)[0]  # "..;/" is ".." to some servers
-    normalized = unicodedata.normalize("NFKC", base)
-    if base in (".", "..") or normalized in (".", "..") or normalized.strip(".") == "":
+    if base.strip(".") == "":
         raise InvalidProxyPath("dot segment")
+    # An upstream that NFKC-normalises would read U+FF0E as "." and U+FF0F as "/".
+    normalized = unicodedata.normalize("NFKC", segment)
+    if any(c in normalized for c in "/\\%") or normalized.split(";", 1)[0].strip(".") == "":
+        raise InvalidProxyPath("a segment that normalises to a separator or a dot segment")
 
 
 def build_upstream_url(target: str, path: str, query: str = "", raw_path: str | None = None) -> str:
     """The upstream URL for ``path`` (already decoded once) below ``target``.
 
+    ``raw_path`` is the path as the client sent it, without the query, when the
+    server tells us (it lets encoded slashes and non-UTF-8 bytes be refused).
+
     Raises :class:`InvalidProxyPath` for anything that could leave the target or
     that the upstream might read differently from us.
     """
-    if raw_path is not None and _ENCODED_SEPARATOR.search(raw_path):
-        raise InvalidProxyPath("encoded slash or backslash")
+    if raw_path is not None:
+        if _ENCODED_SEPARATOR.search(raw_path):
+            raise InvalidProxyPath("encoded slash or backslash")
+        try:
+            unquote_to_bytes(raw_path).decode("utf-8")
+        except UnicodeDecodeError:
+            # Servers disagree on what to make of such bytes (uvicorn: U+FFFD).
+            raise InvalidProxyPath("the path is not UTF-8") from None
     if _CONTROL.search(path) or "\\" in path:
         raise InvalidProxyPath("control character or backslash")
     if "%" in path:
         raise InvalidProxyPath("percent sign left after decoding (double encoding)")
     if _CONTROL.search(unquote(query)):
         raise InvalidProxyPath("control character in the query")
+    if _MALFORMED_ESCAPE.search(query):
+        # requests would re-encode every "%" of such a query, changing its meaning.
+        raise InvalidProxyPath("malformed percent escape in the query")
     segments = path.split("/") if path else []
     if segments and segments[-1] == "":
         segments.pop()  # a trailing slash is kept below
@@ -537,7 +553,8 @@ def remote_api(
     view = RemoteAPIView.as_view(
         upstream=target, token_type=token_type, optional=optional, retriever_class=retriever, **options
     )
-    pattern: URLPattern = re_path(rf"^{re.escape(prefix)}(?P<path>.*)\Z", view, name=name)
+    # (?s:...): "." must match a newline too, so that such a path reaches the view (and its 400).
+    pattern: URLPattern = re_path(rf"^{re.escape(prefix)}(?P<path>(?s:.*))\Z", view, name=name)
     return pattern
 
 
