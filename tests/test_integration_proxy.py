@@ -26,8 +26,18 @@ def proxied(settings: Any, api: Any) -> Any:
     settings.BFF = {
         **settings.BFF,
         "REMOTE_APIS": [
-            {"PREFIX": "api/orders/", "TARGET": api.url + "/v1/orders/", "TOKEN_TYPE": TokenType.USER, "ALLOW_INSECURE": True},
-            {"PREFIX": "api/catalog/", "TARGET": api.url + "/v1/catalog/", "TOKEN_TYPE": "client", "ALLOW_INSECURE": True},
+            {
+                "PREFIX": "api/orders/",
+                "TARGET": api.url + "/v1/orders/",
+                "TOKEN_TYPE": TokenType.USER,
+                "ALLOW_INSECURE": True,
+            },
+            {
+                "PREFIX": "api/catalog/",
+                "TARGET": api.url + "/v1/catalog/",
+                "TOKEN_TYPE": "client",
+                "ALLOW_INSECURE": True,
+            },
         ],
     }
     return api
