@@ -7,4 +7,7 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-application = get_asgi_application()
+
+from django_bff.asgi import RequestBodyLimitMiddleware  # noqa: E402  (after the settings module is chosen)
+
+application = RequestBodyLimitMiddleware(get_asgi_application())
