@@ -134,7 +134,7 @@ def check_antiforgery(request: HttpRequest) -> None:
     """
     name = bff_settings.ANTIFORGERY_HEADER
     if request.headers.get(name) != bff_settings.ANTIFORGERY_VALUE:
-        security_logger.info("BFF API call without the %s header refused: %s %s", name, request.method, request.path)
+        security_logger.info("BFF API call without the %s header refused: %s %r", name, request.method, request.path[:200])
         raise AntiforgeryRequired(f"the {name} header is required")
 
 
@@ -410,7 +410,10 @@ class RemoteAPIView(View):
             return self.proxy(request, path)
         except BFFError as e:
             if isinstance(e, InvalidProxyPath):
-                security_logger.warning("refused proxy path for %s: %s", request.path[:200], e)
+                # %r: a refused path may hold control characters meant to forge log lines.
+                security_logger.warning("refused proxy path %r: %s", request.path[:200], e)
+            elif e.status_code >= 500 and not isinstance(e, (UpstreamUnavailable, UpstreamTimeout)):
+                logger.error("proxy misconfigured for %r: %s", request.path[:200], e)
             return response_for(e)
 
     def proxy(self, request: HttpRequest, path: str) -> HttpResponseBase:
