@@ -370,6 +370,13 @@ def _check_routes(user: dict[str, Any]) -> list[CheckMessage]:
                     id="django_bff.E018",
                 )
             )
+        flags = [k for k in ("OPTIONAL", "ANTIFORGERY") if not isinstance(route.get(k, False), bool)]
+        if route.get("ALLOW_INSECURE") is not None and not isinstance(route["ALLOW_INSECURE"], bool):
+            flags.append("ALLOW_INSECURE")
+        if flags:
+            messages.append(
+                Error(f"{where}: {', '.join(flags)} must be True or False.", hint=hint, id="django_bff.E018")
+            )
         insecure = route.get("ALLOW_INSECURE")
         try:
             _validate_target(route["TARGET"], insecure if insecure is not None else allow_default)

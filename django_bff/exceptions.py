@@ -13,6 +13,8 @@ The tree::
     ├── AccessTokenUnavailable     no token to attach to an outgoing request (401 or 503)
     └── ProxyError                 a proxied call that cannot be made or completed
         ├── AntiforgeryRequired        the anti-forgery header is missing (401)
+        ├── CsrfFailed                 a route without it lacks Django's CSRF token (403)
+        ├── InvalidContentLength       a Content-Length that is not a number (400)
         ├── InvalidProxyPath           the path would leave the target (400; also SuspiciousOperation)
         ├── LengthRequired             a request body without Content-Length (411)
         ├── RequestBodyTooLarge        over BFF["MAX_REQUEST_BODY"] (413)
@@ -40,6 +42,8 @@ __all__ = [
     "AccessTokenUnavailable",
     "ProxyError",
     "AntiforgeryRequired",
+    "CsrfFailed",
+    "InvalidContentLength",
     "InvalidProxyPath",
     "LengthRequired",
     "RequestBodyTooLarge",
@@ -172,3 +176,17 @@ class UpstreamTimeout(ProxyError):
 
     status_code = 504
     default_code = "upstream_timeout"
+
+
+class CsrfFailed(ProxyError):
+    """A route that opted out of the anti-forgery header was called without Django's CSRF token."""
+
+    status_code = 403
+    default_code = "csrf_failed"
+
+
+class InvalidContentLength(ProxyError):
+    """The Content-Length header is not a non-negative integer."""
+
+    status_code = 400
+    default_code = "invalid_content_length"

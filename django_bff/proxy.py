@@ -32,13 +32,13 @@ import threading
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit, urlunsplit
 
 import requests
-from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.urls import URLPattern, re_path
 from django.utils.decorators import classonlymethod
 from django.views import View
@@ -51,6 +51,8 @@ from django_bff.exceptions import (
     AntiforgeryRequired,
     BFFError,
     BFFImproperlyConfigured,
+    CsrfFailed,
+    InvalidContentLength,
     InvalidProxyPath,
     LengthRequired,
     RequestBodyTooLarge,
@@ -76,6 +78,7 @@ __all__ = [
     "get_proxy_session",
     "build_upstream_url",
     "check_antiforgery",
+    "check_csrf_header",
     "settings_routes",
 ]
 
@@ -134,8 +137,31 @@ def check_antiforgery(request: HttpRequest) -> None:
     """
     name = bff_settings.ANTIFORGERY_HEADER
     if request.headers.get(name) != bff_settings.ANTIFORGERY_VALUE:
-        security_logger.info("BFF API call without the %s header refused: %s %r", name, request.method, request.path[:200])
+        security_logger.info(
+            "BFF API call without the %s header refused: %s %r", name, request.method, request.path[:200]
+        )
         raise AntiforgeryRequired(f"the {name} header is required")
+
+
+def check_csrf_header(request: HttpRequest) -> None:
+    """Django's CSRF check, with the token from its header (``X-CSRFToken``), never from the body.
+
+    For routes that opt out of the anti-forgery header. The body is what the proxy
+    forwards, so it must not be parsed here: the check runs as for a PUT, whose
+    token Django only looks for in the header.
+    """
+    from django.middleware.csrf import CsrfViewMiddleware
+
+    method = request.method
+    if method in ("GET", "HEAD", "OPTIONS", "TRACE"):
+        return
+    request.method = "PUT" if method == "POST" else method
+    try:
+        refusal = CsrfViewMiddleware(lambda r: None).process_view(request, lambda r: None, (), {})  # type: ignore[arg-type,return-value]
+    finally:
+        request.method = method
+    if refusal is not None:
+        raise CsrfFailed("CSRF token missing or incorrect")
 
 
 # --- the path -------------------------------------------------------------------------------
@@ -296,9 +322,9 @@ def _body_length(request: HttpRequest) -> int:
     try:
         length = int(raw_length)
     except ValueError:
-        raise InvalidProxyPath("invalid Content-Length") from None
+        raise InvalidContentLength("invalid Content-Length") from None
     if length < 0:
-        raise InvalidProxyPath("invalid Content-Length")
+        raise InvalidContentLength("invalid Content-Length")
     if limit is not None and length > limit:
         raise RequestBodyTooLarge(f"the body is larger than {limit} bytes")
     return length
@@ -346,18 +372,38 @@ def _response_chunks(upstream: requests.Response, chunk_size: int) -> Generator[
         upstream.close()
 
 
+_executor_lock = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+
+
+def _stream_executor() -> ThreadPoolExecutor:
+    """Threads for blocking upstream reads under ASGI, apart from the event loop's default pool.
+
+    A quiet event stream holds its thread until its next event; in the default
+    pool (CPUs + 4 threads) a few such streams would stall every other body.
+    """
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                size = max(32, 2 * int(bff_settings.PROXY_POOL_SIZE))
+                _executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="django-bff-stream")
+    return _executor
+
+
 async def _aresponse_chunks(upstream: requests.Response, chunk_size: int) -> AsyncIterator[bytes]:
-    """The same, for ASGI: each blocking read runs in a worker thread."""
+    """The same, for ASGI: each blocking read runs in a thread of :func:`_stream_executor`."""
     chunks = _response_chunks(upstream, chunk_size)
-    next_chunk = sync_to_async(lambda: next(chunks, None), thread_sensitive=False)
+    loop = asyncio.get_running_loop()
+    executor = _stream_executor()
     try:
         while True:
-            chunk = await next_chunk()
+            chunk = await loop.run_in_executor(executor, next, chunks, None)
             if chunk is None:
                 break
             yield chunk
     finally:
-        await asyncio.shield(sync_to_async(chunks.close, thread_sensitive=False)())
+        await asyncio.shield(loop.run_in_executor(executor, chunks.close))
 
 
 def _token_headers(result: Any, method: str, url: str, nonce: str | None = None) -> dict[str, str]:
@@ -392,12 +438,20 @@ class RemoteAPIView(View):
             initkwargs["token_type"] = TokenType(initkwargs["token_type"])
         if initkwargs.get("retriever_class") is not None:
             initkwargs["retriever_class"] = resolve_retriever_class(initkwargs["retriever_class"])
-        view = super().as_view(**initkwargs)
-        # With the anti-forgery header required, it is the CSRF defence (a custom
-        # header forces a CORS preflight); without it, Django's CSRF check applies.
-        if initkwargs.get("antiforgery", cls.antiforgery):
-            view = csrf_exempt(view)
-        return view
+        for name in ("optional", "antiforgery"):
+            if not isinstance(initkwargs.get(name, getattr(cls, name)), bool):
+                raise BFFImproperlyConfigured(f"remote API option {name} must be True or False")
+        if initkwargs.get("client", cls.client) != "default":
+            raise BFFImproperlyConfigured(f"unknown client {initkwargs['client']!r}: only 'default' exists")
+        # Exempt from CsrfViewMiddleware always: it would parse a form body (and so
+        # consume the stream we forward). The view checks instead: the anti-forgery
+        # header, or with antiforgery=False Django's CSRF token from its header.
+        return csrf_exempt(super().as_view(**initkwargs))
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = error_response(405, "method_not_allowed")
+        response["Allow"] = ", ".join(sorted(_SUPPORTED_METHODS))
+        return response
 
     def get_retriever(self, local_path: str) -> AccessTokenRetriever:
         """A fresh retriever per request: the route's, else a matching pattern's, else the default."""
@@ -420,6 +474,8 @@ class RemoteAPIView(View):
         assert self.upstream is not None
         if self.antiforgery:
             check_antiforgery(request)
+        else:
+            check_csrf_header(request)
         url = build_upstream_url(self.upstream, path, request.META.get("QUERY_STRING", ""), _raw_path(request))
         length = _body_length(request)
 

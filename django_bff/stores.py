@@ -107,7 +107,11 @@ class UserTokenStore:
 
 
 def _resource_key(parameters: UserTokenRequestParameters | None) -> str:
-    return (parameters.resource or "") if parameters else ""
+    """Where a token is kept in a record: per resource and per (narrower) scope."""
+    if parameters is None:
+        return ""
+    key = parameters.resource or ""
+    return f"{key} scope={parameters.scope}" if parameters.scope else key
 
 
 def _encode_token(token: UserToken) -> str:

@@ -17,6 +17,7 @@ driver never blocks the event loop while waiting or calling the provider.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -152,11 +153,12 @@ async def _aend_session(request: HttpRequest) -> None:
     await alogout(request)
 
 
-def _lock_key(token: UserToken, parameters: UserTokenRequestParameters) -> str:
-    """One lock per refresh token and resource: whoever holds the same refresh token
-    waits for the same refresh, whatever the session key looks like (with
-    ``signed_cookies`` it changes on every save). Only a digest reaches the cache."""
-    digest = hashlib.sha256(f"{token.refresh_token}\x00{parameters.resource or ''}".encode()).hexdigest()
+def _lock_key(grant: UserToken) -> str:
+    """One lock per refresh token: whoever holds the same refresh token waits for the
+    same refresh, whatever the session key looks like (with ``signed_cookies`` it
+    changes on every save), and whichever resource or scope it asks for. Only a
+    digest reaches the cache."""
+    digest = hashlib.sha256(str(grant.refresh_token).encode()).hexdigest()
     return f"bff:refresh-lock:{digest}"
 
 
@@ -174,18 +176,31 @@ def _refresh_data(token: UserToken, parameters: UserTokenRequestParameters) -> d
 # --- the flow ------------------------------------------------------------------------------
 
 
+#: The session's own token: no resource, no scope. It holds the grant's refresh token.
+_SESSION_TOKEN = UserTokenRequestParameters()
+
+
+def _is_specific(parameters: UserTokenRequestParameters) -> bool:
+    """A token for a resource or a narrower scope, obtained with the session's refresh token."""
+    return bool(parameters.resource or parameters.scope)
+
+
 def _user_token_flow(request: HttpRequest, parameters: UserTokenRequestParameters) -> _Flow:
     authenticated = yield _call(_is_authenticated, _ais_authenticated, request)
     if not authenticated:
         return TokenResult(error=TokenError.NOT_AUTHENTICATED)
     store = get_token_store()
     token = yield _call(store.get_token, store.aget_token, request, parameters)
-    if token is None:
+    if token is not None and not parameters.force_renewal:
+        if not token.needs_refresh(bff_settings.refresh_before_expiration):
+            return TokenResult(token=token)
+    grant = token
+    if _is_specific(parameters):
+        grant = yield _call(store.get_token, store.aget_token, request, _SESSION_TOKEN)
+    if grant is None:
         logger.debug("no stored token for this session")
         return TokenResult(error=TokenError.NO_TOKEN)
-    if not parameters.force_renewal and not token.needs_refresh(bff_settings.refresh_before_expiration):
-        return TokenResult(token=token)
-    result = yield from _refresh_flow(request, store, token, parameters)
+    result = yield from _refresh_flow(request, store, token, grant, parameters)
     return result
 
 
@@ -235,23 +250,39 @@ def _failed(request: HttpRequest, error: TokenError, retry_after: int | None = N
 
 
 def _refresh_flow(
-    request: HttpRequest, store: UserTokenStore, token: UserToken, parameters: UserTokenRequestParameters
+    request: HttpRequest,
+    store: UserTokenStore,
+    token: UserToken | None,
+    grant: UserToken,
+    parameters: UserTokenRequestParameters,
 ) -> _Flow:
-    if not token.refresh_token:
+    """Refresh with the session's refresh token, one worker at a time per refresh token.
+
+    ``token`` is the stored token asked for (None when a resource or scope has none
+    yet), ``grant`` the session's own token, whose refresh token is used. Every
+    token of a session comes from one grant, so there is one refresh token to
+    rotate, kept with the session's token only: two copies would be one too many
+    with a provider that revokes the grant when a rotated token is used again.
+    """
+    if not grant.refresh_token:
         logger.debug("token needs renewal but the session has no refresh token")
         result = yield from _failed(request, TokenError.NO_TOKEN)
         return result
+    specific = _is_specific(parameters)
 
     def reread() -> _Flow:
-        current = yield _call(store.get_token, store.aget_token, request, parameters)
-        if current is None:
+        current_grant = yield _call(store.get_token, store.aget_token, request, _SESSION_TOKEN)
+        if current_grant is None:
             return TokenResult(error=TokenError.SESSION_EXPIRED)
+        current = current_grant
+        if specific:
+            current = yield _call(store.get_token, store.aget_token, request, parameters)
         if _fresh_enough(current, token):
             logger.debug("another worker refreshed the token; using it")
             return TokenResult(token=current)
         return None
 
-    lock = CacheLock(caches[bff_settings.CACHE], _lock_key(token, parameters), float(bff_settings.REFRESH_LOCK_TIMEOUT))
+    lock = CacheLock(caches[bff_settings.CACHE], _lock_key(grant), float(bff_settings.REFRESH_LOCK_TIMEOUT))
     outcome = yield from _take_lock(lock, reread)
     if outcome is _TIMED_OUT:
         result = yield from _failed(request, TokenError.REFRESH_LOCK_TIMEOUT, int(bff_settings.RETRY_AFTER))
@@ -260,16 +291,15 @@ def _refresh_flow(
         return outcome
 
     try:
-        current = yield _call(store.get_token, store.aget_token, request, parameters)
-        if current is None:
-            return TokenResult(error=TokenError.SESSION_EXPIRED)
-        if _fresh_enough(current, token):
-            logger.debug("token was refreshed before the lock was ours; using it")
-            return TokenResult(token=current)
+        outcome = yield from reread()  # a refresh may have finished just before the lock was ours
+        if outcome is not None:
+            return outcome
+        grant = yield _call(store.get_token, store.aget_token, request, _SESSION_TOKEN)
+        assert grant is not None  # reread() answered SESSION_EXPIRED otherwise
         logger.debug("refreshing the access token")
         try:
             response = yield _Call(
-                oauth.token_request, None, (_refresh_data(current, parameters),), thread_sensitive=False
+                oauth.token_request, None, (_refresh_data(grant, parameters),), thread_sensitive=False
             )
         except TokenRequestRejected as e:
             if e.error == "invalid_grant":
@@ -288,14 +318,29 @@ def _refresh_flow(
             result = yield from _failed(request, TokenError.TOKEN_SERVICE_ERROR)
             return result
 
-        new = UserToken.from_token_response(response, previous=current, resource=parameters.resource)
+        rotated = response.get("refresh_token")
+        if specific:
+            new = UserToken.from_token_response(
+                {**response, "refresh_token": None, "id_token": None},
+                client_id=grant.client_id,
+                resource=parameters.resource,
+            )
+            if new.scope is None and parameters.scope:
+                new = dataclasses.replace(new, scope=parameters.scope)
+            writes = [(new, parameters)]
+            if rotated:
+                writes.append((dataclasses.replace(grant, refresh_token=rotated), _SESSION_TOKEN))
+        else:
+            new = UserToken.from_token_response(response, previous=grant)
+            writes = [(new, _SESSION_TOKEN)]
         try:
-            yield _call(store.store_token, store.astore_token, request, new, parameters)
+            for value, where in writes:
+                yield _call(store.store_token, store.astore_token, request, value, where)
         except TokenStoreConflict:
             newer = yield _call(store.get_token, store.aget_token, request, parameters)
             return TokenResult(token=newer) if newer else TokenResult(error=TokenError.SESSION_EXPIRED)
         yield _call(
-            token_refreshed.send, token_refreshed.asend, sender=UserToken, request=request, token=new, previous=current
+            token_refreshed.send, token_refreshed.asend, sender=UserToken, request=request, token=new, previous=token
         )
         return TokenResult(token=new)
     finally:

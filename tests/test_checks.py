@@ -239,6 +239,9 @@ GOOD_ROUTE = {"PREFIX": "api/x/", "TARGET": "https://api.example.com/"}
         [{**GOOD_ROUTE, "PREFIX": "/api/x/"}],
         [GOOD_ROUTE, {**GOOD_ROUTE, "PREFIX": "api/x"}],
         [{**GOOD_ROUTE, "TOKEN_TYPE": "admin"}],
+        [{**GOOD_ROUTE, "OPTIONAL": "no"}],
+        [{**GOOD_ROUTE, "ANTIFORGERY": 0}],
+        [{**GOOD_ROUTE, "ALLOW_INSECURE": "no"}],
     ],
 )
 def test_E018_malformed_routes(bff: Any, routes: Any) -> None:

@@ -307,3 +307,18 @@ def test_user_access_token_auth_without_a_session_raises(oidc: Any, api: Any, bf
         requests.get(api.url + "/x", auth=UserAccessTokenAuth(_anonymous()), timeout=10)
     assert info.value.error == "not_authenticated" and info.value.status_code == 401
     assert api.requests == []
+
+
+def test_tokens_for_a_resource_share_the_sessions_rotating_refresh_token(oidc: Any, bff_client: Any) -> None:
+    """With rotation, a second copy of the refresh token would revoke the grant on its next use."""
+    browser_login(bff_client)
+    api = UserTokenRequestParameters(resource=API_RESOURCE)
+    first = get_user_access_token(session_request(bff_client), api)
+    assert first.token and first.token.resource == API_RESOURCE
+    # Now the session's own token expires: its refresh token must be the rotated one.
+    expire(bff_client)
+    again = get_user_access_token(session_request(bff_client))
+    assert again.error is None, again
+    assert oidc.stats()["token"]["refresh_token"] == 2
+    assert oidc.stats()["token_errors"].get("invalid_grant") is None
+    assert get_user_access_token(session_request(bff_client), api).token == first.token

@@ -133,7 +133,9 @@ def test_every_method_passes(routes: Any, browser: Browser, upstream: Upstream, 
 
 
 def test_trace_is_refused(routes: Any, browser: Browser, upstream: Upstream) -> None:
-    assert browser.call("TRACE", "/api/none/x").status_code == 405
+    response = browser.call("TRACE", "/api/none/x")
+    assert response.status_code == 405 and response.json() == {"error": "method_not_allowed"}
+    assert response["Allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
     assert upstream.requests == []
 
 
@@ -196,13 +198,27 @@ def test_configurable_antiforgery_header(routes: Any, browser: Browser, upstream
     assert "x-requested-by" not in upstream.last["headers"]
 
 
-def test_route_opted_out_of_the_header_falls_back_to_django_csrf(
-    routes: Any, browser: Browser, upstream: Upstream
-) -> None:
+def test_route_opted_out_of_the_header_falls_back_to_django_csrf(routes: Any, upstream: Upstream) -> None:
+    from django.middleware.csrf import get_token
+    from django.test import RequestFactory
+
     routes(route("api/form/", upstream.url + "/v1/", TOKEN_TYPE="none", ANTIFORGERY=False))
     csrf_client = Client(enforce_csrf_checks=True)
     assert read(csrf_client.get("/api/form/x")).status_code == 200
-    assert read(csrf_client.post("/api/form/x", data=b"a", content_type="text/plain")).status_code == 403
+    refused = read(csrf_client.post("/api/form/x", data=b"a", content_type="text/plain"))
+    assert refused.status_code == 403 and refused.json() == {"error": "csrf_failed"}
+    assert read(csrf_client.put("/api/form/x", data=b"a", content_type="text/plain")).status_code == 403
+    # With Django's token in its header, a multipart body goes through untouched (never parsed).
+    token = get_token(RequestFactory().get("/"))
+    csrf_client.cookies["csrftoken"] = token
+    multipart = b'--b\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n\r\nhello\r\n--b--\r\n'
+    ok = read(
+        csrf_client.post(
+            "/api/form/upload", data=multipart, content_type="multipart/form-data; boundary=b", HTTP_X_CSRFTOKEN=token
+        )
+    )
+    assert ok.status_code == 200
+    assert upstream.last["body_length"] == len(multipart)
 
 
 def test_anonymous_on_a_user_route_is_401_never_a_redirect(routes: Any, client: Client, upstream: Upstream) -> None:
@@ -293,7 +309,8 @@ def test_chunked_upload_is_411(routes: Any, browser: Browser, upstream: Upstream
 
 @pytest.mark.parametrize("value", ["abc", "-1"])
 def test_bad_content_length_is_400(routes: Any, browser: Browser, upstream: Upstream, value: str) -> None:
-    assert browser.call("POST", "/api/none/x", CONTENT_LENGTH=value).status_code == 400
+    response = browser.call("POST", "/api/none/x", CONTENT_LENGTH=value)
+    assert response.status_code == 400 and response.json() == {"error": "invalid_content_length"}
     assert upstream.requests == []
 
 
@@ -454,6 +471,10 @@ def test_remote_api_validates_at_once() -> None:
         remote_api("api/x/", "https://api.example.com/", token_type="admin")
     with pytest.raises(ImproperlyConfigured, match="AccessTokenRetriever"):
         remote_api("api/x/", "https://api.example.com/", retriever="django_bff.tokens.UserToken")
+    with pytest.raises(ImproperlyConfigured, match="unknown client"):
+        remote_api("api/x/", "https://api.example.com/", token_type="client", client="billing")
+    with pytest.raises(ImproperlyConfigured, match="optional must be True or False"):
+        remote_api("api/x/", "https://api.example.com/", optional="no")
     pattern = remote_api("api/x", "https://api.example.com/", token_type="client", name="x-api")
     assert pattern.name == "x-api" and pattern.pattern.regex.match("api/x/a/b")
 

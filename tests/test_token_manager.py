@@ -234,7 +234,7 @@ def test_expired_without_refresh_token(user: Any, signals: Any) -> None:
 def test_waiter_gives_up_after_the_bounded_wait(expired: Session, settings: Any, signals: Any) -> None:
     settings.BFF = {**settings.BFF, "REFRESH_LOCK_WAIT": 0.3}
     request = expired.request()
-    lock = CacheLock(caches["default"], _lock_key(sample_token(1), UserTokenRequestParameters()), 30)
+    lock = CacheLock(caches["default"], _lock_key(sample_token(1)), 30)
     assert lock.acquire()
     try:
         result = get_user_access_token(request)
@@ -247,7 +247,7 @@ def test_waiter_gives_up_after_the_bounded_wait(expired: Session, settings: Any,
 @responses.activate
 def test_waiter_takes_the_token_another_worker_stored(expired: Session) -> None:
     request = expired.request()
-    lock = CacheLock(caches["default"], _lock_key(sample_token(1), UserTokenRequestParameters()), 30)
+    lock = CacheLock(caches["default"], _lock_key(sample_token(1)), 30)
     assert lock.acquire()
 
     def other_worker() -> None:
@@ -267,7 +267,7 @@ def test_waiter_takes_the_token_another_worker_stored(expired: Session) -> None:
 @responses.activate
 def test_waiter_sees_the_session_ended_by_the_other_worker(expired: Session) -> None:
     request = expired.request()
-    lock = CacheLock(caches["default"], _lock_key(sample_token(1), UserTokenRequestParameters()), 30)
+    lock = CacheLock(caches["default"], _lock_key(sample_token(1)), 30)
     assert lock.acquire()
 
     def other_worker() -> None:
@@ -397,13 +397,9 @@ def test_async_view_refreshes_through_auser(async_client: Any, client: Any, user
 
 
 def test_the_lock_follows_the_refresh_token_not_the_session_key() -> None:
-    params = UserTokenRequestParameters()
-    assert _lock_key(sample_token(1), params) == _lock_key(sample_token(1, access_token="other"), params)
-    assert _lock_key(sample_token(1), params) != _lock_key(sample_token(2), params)
-    assert _lock_key(sample_token(1), params) != _lock_key(
-        sample_token(1), UserTokenRequestParameters(resource="urn:x")
-    )
-    assert sample_token(1).refresh_token not in _lock_key(sample_token(1), params)
+    assert _lock_key(sample_token(1)) == _lock_key(sample_token(1, access_token="other", resource="urn:x"))
+    assert _lock_key(sample_token(1)) != _lock_key(sample_token(2))
+    assert sample_token(1).refresh_token not in _lock_key(sample_token(1))
 
 
 @responses.activate
@@ -504,3 +500,46 @@ def test_client_token_waiter_takes_what_the_other_worker_cached(settings: Any) -
     assert other.acquire()
     assert get_client_access_token(scope="s").error is TokenError.REFRESH_LOCK_TIMEOUT
     other.release()
+
+
+# --- tokens for a resource or a narrower scope ----------------------------------------------------
+
+
+@responses.activate
+def test_a_resource_token_is_obtained_with_the_sessions_refresh_token(user: Any) -> None:
+    session = Session(user, sample_token(1))
+    responses.post(
+        TOKEN_URL, json={"access_token": "for-orders-XXXX", "expires_in": 300, "refresh_token": "rt-rotated-2"}
+    )
+    orders = UserTokenRequestParameters(resource="urn:orders")
+    result = get_user_access_token(session.request(), orders)
+    assert result.access_token == "for-orders-XXXX" and result.token.resource == "urn:orders"
+    form = parse_qs(responses.calls[0].request.body)
+    assert form["refresh_token"] == [sample_token(1).refresh_token] and form["resource"] == ["urn:orders"]
+    # The rotated refresh token went to the session's token, and only there.
+    assert session.stored().access_token == sample_token(1).access_token
+    assert session.stored().refresh_token == "rt-rotated-2"
+    stored = get_token_store().get_token(session.request(), orders)
+    assert stored.access_token == "for-orders-XXXX" and stored.refresh_token is None
+    # Kept until it nears expiry.
+    assert get_user_access_token(session.request(), orders).access_token == "for-orders-XXXX"
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_narrower_scope_never_replaces_the_sessions_token(user: Any) -> None:
+    session = Session(user, sample_token(1))
+    responses.post(TOKEN_URL, json={"access_token": "narrow-XXXX", "expires_in": 300})
+    narrow = UserTokenRequestParameters(scope="orders.read")
+    assert get_user_access_token(session.request(), narrow).access_token == "narrow-XXXX"
+    assert parse_qs(responses.calls[0].request.body)["scope"] == ["orders.read"]
+    assert session.stored() == sample_token(1)
+    assert get_user_access_token(session.request()).token == sample_token(1)
+    assert get_token_store().get_token(session.request(), narrow).scope == "orders.read"
+
+
+def test_a_resource_token_without_a_session_token(user: Any) -> None:
+    contract = UserTokenStoreContract()
+    request = contract.new_request(user=user)
+    result = get_user_access_token(request, UserTokenRequestParameters(resource="urn:orders"))
+    assert result.error is TokenError.NO_TOKEN
