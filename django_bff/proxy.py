@@ -9,12 +9,15 @@ Reference: ``app.MapRemoteBffApiEndpoint(local, remote).RequireAccessToken(Token
 
 A call goes through these steps, in order, and stops at the first that fails:
 
-1. the anti-forgery header (``X-CSRF: 1``): else 401, before any token work;
+0. the method: GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS, else 405;
+1. the anti-forgery header (``X-CSRF: 1``): else 401, before any token work
+   (a route with ``antiforgery=False``: Django's CSRF token from its header, else 403);
 2. the path: decoded once, refused (400) when it holds ``.``/``..`` segments,
    empty segments, backslashes, control characters, encoded slashes or a
    ``%`` left after decoding; the upstream URL is then built from the checked
    segments and proven to keep the target's scheme, host, port and path prefix;
-3. the body: 413 over ``BFF["MAX_REQUEST_BODY"]``, 411 for a chunked upload;
+3. the body: 400 for a bad Content-Length, 413 over ``BFF["MAX_REQUEST_BODY"]``,
+   411 for a chunked upload;
 4. the token, from the route's retriever (401, or 503 with Retry-After);
 5. the upstream call, streamed both ways through the proxy's own pooled
    session: 502 when it cannot connect, 504 when it is too slow. The status,
@@ -601,7 +604,8 @@ def remote_api(
 
     ``options`` are further :class:`RemoteAPIView` attributes: ``client`` (the
     client-credentials client for CLIENT routes), ``antiforgery`` (False opts the
-    route out of the header check; Django's CSRF check then applies),
+    route out of the header check; Django's CSRF token is then required in the
+    ``X-CSRFToken`` header for unsafe methods),
     ``allow_insecure`` (an ``http://`` target outside DEBUG),
     ``user_token_request_parameters``. Unknown options are refused.
     """

@@ -59,7 +59,8 @@ class UserTokenStore:
     """Base class of token stores. Subclass it and name yours in ``BFF["USER_TOKEN_STORE"]``.
 
     ``request.user`` is the user the tokens belong to, ``request.session`` the
-    session. ``parameters.resource`` tells tokens for different resources apart.
+    session. ``parameters.resource`` and ``parameters.scope`` tell tokens apart:
+    keep one per resource and scope.
 
     Subclasses must implement :meth:`store_token`, :meth:`get_token` and
     :meth:`clear_token`. The async twins default to running those in a thread;

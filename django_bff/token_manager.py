@@ -2,8 +2,9 @@
 
 :func:`get_user_access_token` reads the store and returns the token when it is
 fresh enough. Within ``BFF["REFRESH_BEFORE_EXPIRATION"]`` seconds of expiry (or
-with ``force_renewal``) it refreshes, once per session and resource at a time
-across threads and processes: the refresher holds a lock in the Django cache
+with ``force_renewal``) it refreshes, once per refresh token (that is, per
+session: every token of a session comes from its one grant) at a time across
+threads and processes: the refresher holds a lock in the Django cache
 (``BFF["CACHE"]``, Redis in production), re-reads the store after taking it, and
 the others wait (at most ``BFF["REFRESH_LOCK_WAIT"]`` seconds) for the token it
 stores. This matters: a provider that rotates refresh tokens revokes the whole
@@ -282,13 +283,28 @@ def _refresh_flow(
             return TokenResult(token=current)
         return None
 
-    lock = CacheLock(caches[bff_settings.CACHE], _lock_key(grant), float(bff_settings.REFRESH_LOCK_TIMEOUT))
-    outcome = yield from _take_lock(lock, reread)
-    if outcome is _TIMED_OUT:
+    for _attempt in range(5):
+        lock = CacheLock(caches[bff_settings.CACHE], _lock_key(grant), float(bff_settings.REFRESH_LOCK_TIMEOUT))
+        outcome = yield from _take_lock(lock, reread)
+        if outcome is _TIMED_OUT:
+            result = yield from _failed(request, TokenError.REFRESH_LOCK_TIMEOUT, int(bff_settings.RETRY_AFTER))
+            return result
+        if outcome is not None:
+            return outcome
+        current_grant = yield _call(store.get_token, store.aget_token, request, _SESSION_TOKEN)
+        if current_grant is not None and current_grant.refresh_token != grant.refresh_token:
+            # Rotated while we waited: the new refresh token has a lock of its own,
+            # and whoever holds it may be using it right now. Start again under it.
+            yield _call(lock.release, lock.arelease)
+            grant = current_grant
+            outcome = yield from reread()
+            if outcome is not None:
+                return outcome
+            continue
+        break
+    else:
         result = yield from _failed(request, TokenError.REFRESH_LOCK_TIMEOUT, int(bff_settings.RETRY_AFTER))
         return result
-    if outcome is not None:
-        return outcome
 
     try:
         outcome = yield from reread()  # a refresh may have finished just before the lock was ours

@@ -146,7 +146,8 @@ class UserTokenRequestParameters:
     """Extra parameters for a user-token request (reference: ``UserTokenRequestParameters``).
 
     ``force_renewal`` refreshes even a fresh token. ``scope`` and ``resource`` ask
-    the token service for a narrower token; tokens are stored per ``resource``.
+    the token service for a narrower token, obtained with the session's refresh
+    token; such tokens are stored per ``resource`` and ``scope``.
     ``context`` holds extra form parameters sent with the refresh request.
     """
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs
@@ -543,3 +544,36 @@ def test_a_resource_token_without_a_session_token(user: Any) -> None:
     request = contract.new_request(user=user)
     result = get_user_access_token(request, UserTokenRequestParameters(resource="urn:orders"))
     assert result.error is TokenError.NO_TOKEN
+
+
+@responses.activate
+def test_a_waiter_whose_refresh_token_rotated_meanwhile_follows_the_new_lock(user: Any) -> None:
+    """W waits on lock(RT1); another worker rotates RT1 to RT2 and is still using RT2 (it holds
+    lock(RT2)). W must not refresh with RT2 under lock(RT1): it moves to lock(RT2) and waits."""
+    session = Session(user, sample_token(1))
+    api = UserTokenRequestParameters(resource="urn:api")
+    request = session.request()
+    lock1 = CacheLock(caches["default"], _lock_key(sample_token(1)), 30)
+    assert lock1.acquire()
+    rotated = sample_token(1, refresh_token="rt-two-ZZZZZZZZ")
+    lock2 = CacheLock(caches["default"], _lock_key(rotated), 30)
+
+    def other_worker() -> None:
+        other = session.request()
+        get_token_store().get_token(other)
+        get_token_store().store_token(other, rotated)  # rotated RT1 -> RT2 ...
+        assert lock2.acquire()  # ... and is refreshing with RT2 right now
+        lock1.release()
+        time.sleep(0.3)
+        resource_token = sample_token(5, refresh_token=None, resource="urn:api")
+        third = session.request()
+        get_token_store().get_token(third, api)
+        get_token_store().store_token(third, resource_token, api)
+        lock2.release()
+
+    worker = threading.Thread(target=other_worker)
+    worker.start()
+    result = get_user_access_token(request, api)
+    worker.join()
+    assert result.token == sample_token(5, refresh_token=None, resource="urn:api")
+    assert len(responses.calls) == 0
