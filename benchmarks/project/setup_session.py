@@ -1,0 +1,55 @@
+"""Prepare the database and one logged-in session holding a fresh user token.
+
+Run by ``run.py`` under the benchmark settings (``python -m
+benchmarks.project.setup_session``). Prints one JSON line:
+``{"cookie_name": ..., "session_key": ...}``.
+
+The session is made the way a real login leaves it: ``django.contrib.auth.login``
+on a request carrying a session from ``SESSION_ENGINE`` (cycled key, user id,
+backend, auth hash), then the token goes to the configured store and the session
+is saved, which is what ``SessionMiddleware`` does at the end of the request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from importlib import import_module
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.project.settings")
+    import django
+
+    django.setup()
+
+    from django.conf import settings
+    from django.contrib.auth import get_user_model, login
+    from django.contrib.auth.models import AnonymousUser
+    from django.core.management import call_command
+    from django.test import RequestFactory
+
+    from django_bff.stores import get_token_store
+    from django_bff.tokens import UserToken
+
+    call_command("migrate", verbosity=0, interactive=False)
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+
+    request = RequestFactory().get("/")
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore()
+    request.user = AnonymousUser()
+    login(request, user, backend="django_bff.auth.BFFAuthenticationBackend")
+    token = UserToken(
+        access_token="bench-token",
+        refresh_token="r",
+        expires_at=datetime.now(timezone.utc) + timedelta(days=1),
+    )
+    get_token_store().store_token(request, token)
+    request.session.save()
+    assert get_token_store().get_token(request) == token
+    print(json.dumps({"cookie_name": settings.SESSION_COOKIE_NAME, "session_key": request.session.session_key}))
+
+
+if __name__ == "__main__":
+    main()
