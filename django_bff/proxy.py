@@ -39,14 +39,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit, urlunsplit
 
-import requests
+import certifi
+import urllib3
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.urls import URLPattern, re_path
 from django.utils.decorators import classonlymethod
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
-from requests.adapters import HTTPAdapter
 
 from django_bff import dpop
 from django_bff.conf import bff_settings, on_reload
@@ -78,7 +78,7 @@ from django_bff.tokens import TokenType, UserTokenRequestParameters
 __all__ = [
     "remote_api",
     "RemoteAPIView",
-    "get_proxy_session",
+    "get_proxy_pool",
     "build_upstream_url",
     "check_antiforgery",
     "check_csrf_header",
@@ -243,38 +243,47 @@ def build_upstream_url(target: str, path: str, query: str = "", raw_path: str | 
     return url
 
 
-# --- the upstream session ------------------------------------------------------------------
+# --- the upstream connection pool --------------------------------------------------------
 
-_session_lock = threading.Lock()
-_session: requests.Session | None = None
+_pool_lock = threading.Lock()
+_pool: urllib3.PoolManager | None = None
 
 
-def get_proxy_session() -> requests.Session:
-    """The proxy's own pooled session (not the back-channel one), made once per settings."""
-    global _session
-    if _session is None:
-        with _session_lock:
-            if _session is None:
-                session = requests.Session()
+def get_proxy_pool() -> urllib3.PoolManager:
+    """The proxy's own connection pool (not the back-channel session), made once per settings.
+
+    urllib3 directly, not requests: nothing of a browser-facing proxy needs what
+    requests adds (cookies, redirects, environment proxies, URL re-quoting), and
+    its per-call cost is measurable (docs/benchmarks).
+    """
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                verify = bff_settings.PROXY_VERIFY
+                cert = bff_settings.PROXY_CLIENT_CERT
+                cert_file, key_file = (cert, None) if isinstance(cert, str) else (tuple(cert) if cert else (None, None))
                 size = int(bff_settings.PROXY_POOL_SIZE)
-                adapter = HTTPAdapter(pool_connections=size, pool_maxsize=size, max_retries=0)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                session.verify = bff_settings.PROXY_VERIFY
-                session.cert = bff_settings.PROXY_CLIENT_CERT
-                session.trust_env = False  # no proxies or CA bundles from the environment
-                session.headers.clear()
-                _session = session
-    return _session
+                _pool = urllib3.PoolManager(
+                    num_pools=size,
+                    maxsize=size,
+                    block=False,
+                    retries=False,
+                    cert_reqs="CERT_REQUIRED" if verify is not False else "CERT_NONE",
+                    ca_certs=verify if isinstance(verify, str) else (certifi.where() if verify else None),
+                    cert_file=cert_file,
+                    key_file=key_file,
+                )
+    return _pool
 
 
 @on_reload
-def _forget_session() -> None:
-    global _session
-    with _session_lock:
-        if _session is not None:
-            _session.close()  # its pooled connections
-        _session = None
+def _forget_pool() -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.clear()  # its pooled connections
+        _pool = None
 
 
 # --- request and response plumbing ------------------------------------------------------
@@ -338,7 +347,7 @@ class _UpstreamBody:
     server when the response ends, even when nothing was read) releases the
     upstream connection."""
 
-    def __init__(self, upstream: requests.Response, chunk_size: int) -> None:
+    def __init__(self, upstream: urllib3.HTTPResponse, chunk_size: int) -> None:
         self.upstream = upstream
         self.chunk_size = chunk_size
 
@@ -346,7 +355,8 @@ class _UpstreamBody:
         return _response_chunks(self.upstream, self.chunk_size)
 
     def close(self) -> None:
-        self.upstream.close()
+        if not self.upstream.closed and self.upstream.connection is not None:
+            _finish(self.upstream, False)
 
 
 class _AsyncUpstreamBody(_UpstreamBody):
@@ -357,22 +367,32 @@ class _AsyncUpstreamBody(_UpstreamBody):
         raise TypeError("read this body with async for")
 
 
-def _response_chunks(upstream: requests.Response, chunk_size: int) -> Generator[bytes, None, None]:
+def _response_chunks(upstream: urllib3.HTTPResponse, chunk_size: int) -> Generator[bytes, None, None]:
     """The upstream body as it arrives (server-sent events chunk by chunk), undecoded."""
-    raw = upstream.raw
+    complete = False
     try:
-        if raw.chunked and raw.supports_chunked_reads():
-            yield from raw.read_chunked(chunk_size, decode_content=False)
+        if upstream.chunked and upstream.supports_chunked_reads():
+            yield from upstream.read_chunked(chunk_size, decode_content=False)
         else:
             while True:
-                chunk = raw.read1(chunk_size, decode_content=False)
+                chunk = upstream.read1(chunk_size, decode_content=False)
                 if not chunk:
                     break
                 yield chunk
+        complete = True
     except Exception as e:  # the upstream went away mid-body: the browser sees a cut response
         logger.warning("upstream body interrupted: %s", type(e).__name__)
     finally:
+        _finish(upstream, complete)
+
+
+def _finish(upstream: urllib3.HTTPResponse, complete: bool) -> None:
+    """Give a fully read connection back to the pool; close one that was not."""
+    if complete:
+        upstream.release_conn()
+    else:
         upstream.close()
+        upstream.release_conn()
 
 
 _executor_lock = threading.Lock()
@@ -394,7 +414,7 @@ def _stream_executor() -> ThreadPoolExecutor:
     return _executor
 
 
-async def _aresponse_chunks(upstream: requests.Response, chunk_size: int) -> AsyncIterator[bytes]:
+async def _aresponse_chunks(upstream: urllib3.HTTPResponse, chunk_size: int) -> AsyncIterator[bytes]:
     """The same, for ASGI: each blocking read runs in a thread of :func:`_stream_executor`."""
     chunks = _response_chunks(upstream, chunk_size)
     loop = asyncio.get_running_loop()
@@ -501,19 +521,17 @@ class RemoteAPIView(View):
         chunk_size = int(bff_settings.PROXY_CHUNK_SIZE)
         started = time.monotonic()
         upstream = self.send(request, method, url, result, length, chunk_size)
-        nonce = (
-            dpop.wants_nonce(upstream.status_code, upstream.headers) if isinstance(result, DPoPTokenResult) else None
-        )
+        nonce = dpop.wants_nonce(upstream.status, upstream.headers) if isinstance(result, DPoPTokenResult) else None
         if nonce is not None and not length:
             # RFC 9449 section 9: the API wants a nonce in the proof; one more try.
-            upstream.close()
+            _finish(upstream, False)
             upstream = self.send(request, method, url, result, length, chunk_size, nonce)
         logger.info(
             "%s %s -> %s %s in %.0f ms",
             method,
             request.path,
             _loggable(url),
-            upstream.status_code,
+            upstream.status,
             (time.monotonic() - started) * 1000,
         )
         return self.make_response(request, upstream, chunk_size)
@@ -527,38 +545,52 @@ class RemoteAPIView(View):
         length: int,
         chunk_size: int,
         nonce: str | None = None,
-    ) -> requests.Response:
+    ) -> urllib3.HTTPResponse:
         headers = _upstream_headers(request, _token_headers(result, method, url, nonce))
         body = _Body(request, length, chunk_size) if length else None
+        if body is not None:
+            headers["Content-Length"] = str(length)  # sent as is, never chunked
         try:
-            return get_proxy_session().request(
+            response = get_proxy_pool().urlopen(
                 method,
                 url,
+                body=body,
                 headers=headers,
-                data=body,
-                stream=True,
-                allow_redirects=False,
-                timeout=(float(bff_settings.PROXY_CONNECT_TIMEOUT), float(bff_settings.PROXY_READ_TIMEOUT)),
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=False,
+                timeout=urllib3.Timeout(
+                    connect=float(bff_settings.PROXY_CONNECT_TIMEOUT), read=float(bff_settings.PROXY_READ_TIMEOUT)
+                ),
             )
-        except (requests.ConnectTimeout, requests.ReadTimeout):
-            logger.warning("%s %s -> %s timed out", method, request.path, _loggable(url))
-            raise UpstreamTimeout("the remote API did not answer in time") from None
-        except requests.RequestException as e:
+            assert isinstance(response, urllib3.HTTPResponse)
+            return response
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            cause = getattr(e, "reason", None) or e
+            # NewConnectionError (refused, no route, no such host) is a ConnectTimeoutError subclass: 502, not 504.
+            timed_out = isinstance(cause, urllib3.exceptions.TimeoutError) and not isinstance(
+                cause, urllib3.exceptions.NewConnectionError
+            )
+            if timed_out:
+                logger.warning("%s %s -> %s timed out", method, request.path, _loggable(url))
+                raise UpstreamTimeout("the remote API did not answer in time") from None
             logger.warning("%s %s -> %s failed: %s", method, request.path, _loggable(url), type(e).__name__)
             raise UpstreamUnavailable("the remote API cannot be reached") from None
 
-    def make_response(self, request: HttpRequest, upstream: requests.Response, chunk_size: int) -> HttpResponseBase:
+    def make_response(self, request: HttpRequest, upstream: urllib3.HTTPResponse, chunk_size: int) -> HttpResponseBase:
         content: Any
         if isinstance(request, ASGIRequest):
             content = _AsyncUpstreamBody(upstream, chunk_size)
         else:
             content = _UpstreamBody(upstream, chunk_size)
-        response = StreamingHttpResponse(content, status=upstream.status_code)
+        response = StreamingHttpResponse(content, status=upstream.status)
         named_in_connection = {h.strip().lower() for h in upstream.headers.get("Connection", "").split(",")}
         dropped = _DROPPED_RESPONSE_HEADERS | named_in_connection
-        for name, value in upstream.headers.items():
+        for name in upstream.headers:
             if name.lower() not in dropped:
-                response[name] = value
+                # A header sent several times becomes one, comma-joined (RFC 9110 section 5.3).
+                response[name] = ", ".join(upstream.headers.getlist(name))
         length = upstream.headers.get("Content-Length")
         if length and length.isdigit() and "chunked" not in upstream.headers.get("Transfer-Encoding", ""):
             response["Content-Length"] = length
