@@ -169,24 +169,30 @@ def _check_backchannel(user: dict[str, Any]) -> list[CheckMessage]:
         hint = "It must be a callable returning a requests.Session."
     if not callable(factory):
         messages.append(Error('BFF["BACKCHANNEL_SESSION"] is not a usable callable.', hint=hint, id="django_bff.E007"))
-    verify = _value(user, "BACKCHANNEL_VERIFY")
-    if verify is False:
-        messages.append(
-            Warning(
-                "TLS certificates of the token service are not verified.",
-                hint='Set BFF["BACKCHANNEL_VERIFY"] to True or to a CA bundle path.',
-                id="django_bff.W007",
-            )
-        )
-    elif not (verify is True or (isinstance(verify, str) and os.path.exists(verify))):
-        messages.append(
-            Error(
-                'BFF["BACKCHANNEL_VERIFY"] must be True, False or a CA bundle path.',
-                hint=f"Got {verify!r}.",
-                id="django_bff.E016",
-            )
-        )
+    messages += _check_verify(user, "BACKCHANNEL_VERIFY", "the token service", "W007", "E016")
     return messages
+
+
+def _check_verify(user: dict[str, Any], name: str, what: str, warning_id: str, error_id: str) -> list[CheckMessage]:
+    """A TLS verification setting: True, a CA bundle path, or False (a warning)."""
+    verify = _value(user, name)
+    if verify is False:
+        return [
+            Warning(
+                f"TLS certificates of {what} are not verified.",
+                hint=f'Set BFF["{name}"] to True or to a CA bundle path.',
+                id=f"django_bff.{warning_id}",
+            )
+        ]
+    if not (verify is True or (isinstance(verify, str) and os.path.exists(verify))):
+        return [
+            Error(
+                f'BFF["{name}"] must be True, False or a CA bundle path.',
+                hint=f"Got {verify!r}.",
+                id=f"django_bff.{error_id}",
+            )
+        ]
+    return []
 
 
 def _check_encryption(user: dict[str, Any]) -> list[CheckMessage]:
@@ -426,23 +432,7 @@ def _check_proxy(user: dict[str, Any]) -> list[CheckMessage]:
                 'BFF["MAX_REQUEST_BODY"] must be None or an integer >= 0.', hint=f"Got {limit!r}.", id="django_bff.E005"
             )
         )
-    verify = _value(user, "PROXY_VERIFY")
-    if verify is False:
-        messages.append(
-            Warning(
-                "TLS certificates of remote APIs are not verified.",
-                hint='Set BFF["PROXY_VERIFY"] to True or to a CA bundle path.',
-                id="django_bff.W009",
-            )
-        )
-    elif not (verify is True or (isinstance(verify, str) and os.path.exists(verify))):
-        messages.append(
-            Error(
-                'BFF["PROXY_VERIFY"] must be True, False or a CA bundle path.',
-                hint=f"Got {verify!r}.",
-                id="django_bff.E024",
-            )
-        )
+    messages += _check_verify(user, "PROXY_VERIFY", "remote APIs", "W009", "E024")
     cert = _value(user, "PROXY_CLIENT_CERT")
     paths = (
         [cert] if isinstance(cert, str) else list(cert) if isinstance(cert, (list, tuple)) and len(cert) == 2 else None
