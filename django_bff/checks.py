@@ -354,6 +354,8 @@ def _check_routes(user: dict[str, Any]) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     seen: set[str] = set()
     allow_default = _value(user, "ALLOW_INSECURE_UPSTREAMS")
+    clients = _value(user, "CLIENTS")
+    known_clients = {"default"} | (set(clients) if isinstance(clients, dict) else set())
     for index, route in enumerate(routes):
         where = f'BFF["REMOTE_APIS"][{index}]'
         if not isinstance(route, dict) or not {"PREFIX", "TARGET"} <= set(route) or set(route) - _ROUTE_KEYS:
@@ -390,17 +392,57 @@ def _check_routes(user: dict[str, Any]) -> list[CheckMessage]:
             messages.append(Error(f"{where}: TARGET is not allowed.", hint=str(e), id="django_bff.E019"))
         if route.get("RETRIEVER") is not None:
             messages += _check_retriever(route["RETRIEVER"], where, "django_bff.E021")
-        if route.get("CLIENT", "default") != "default":
+        if route.get("CLIENT", "default") not in known_clients:
             messages.append(
                 Error(
-                    f"{where}: unknown CLIENT {route['CLIENT']!r}.", hint="Only 'default' exists.", id="django_bff.E022"
+                    f"{where}: unknown CLIENT {route['CLIENT']!r}.",
+                    hint='Name "default" or a client of BFF["CLIENTS"].',
+                    id="django_bff.E022",
                 )
             )
     return messages
 
 
+def _check_clients(user: dict[str, Any]) -> list[CheckMessage]:
+    from django_bff.clients import AUTH_METHODS, CLIENT_KEYS
+
+    clients = _value(user, "CLIENTS")
+    hint = 'BFF["CLIENTS"] = {"name": {"CLIENT_ID": ..., "CLIENT_SECRET": ..., ...}}; see docs/clients.'
+    if not isinstance(clients, dict):
+        return [Error('BFF["CLIENTS"] must be a dict of clients.', hint=hint, id="django_bff.E025")]
+    messages: list[CheckMessage] = []
+    for name, entry in clients.items():
+        where = f'BFF["CLIENTS"][{name!r}]'
+        if not isinstance(entry, dict) or not entry.get("CLIENT_ID") or set(entry) - CLIENT_KEYS:
+            messages.append(Error(f"{where} is malformed.", hint=hint, id="django_bff.E025"))
+            continue
+        method = entry.get("AUTH_METHOD", "client_secret_basic")
+        if method not in AUTH_METHODS:
+            messages.append(
+                Error(
+                    f"{where}: unknown AUTH_METHOD {method!r}.",
+                    hint="One of: " + ", ".join(sorted(AUTH_METHODS)) + ".",
+                    id="django_bff.E026",
+                )
+            )
+        elif not entry.get("CLIENT_SECRET"):
+            messages.append(
+                Error(f"{where}: {method} needs a CLIENT_SECRET.", hint="Set CLIENT_SECRET.", id="django_bff.E027")
+            )
+        for key in ("ISSUER", "TOKEN_ENDPOINT"):
+            value = entry.get(key)
+            parts = urlsplit(value) if isinstance(value, str) else None
+            if value is not None and (parts is None or parts.scheme not in ("http", "https") or not parts.netloc):
+                messages.append(
+                    Error(
+                        f"{where}: {key} must be an absolute http(s) URL.", hint=f"Got {value!r}.", id="django_bff.E025"
+                    )
+                )
+    return messages
+
+
 def _check_proxy(user: dict[str, Any]) -> list[CheckMessage]:
-    messages = _check_routes(user)
+    messages = _check_routes(user) + _check_clients(user)
     patterns = _value(user, "ACCESS_TOKEN_RETRIEVERS")
     hint = 'Each entry: {"PATTERN": regex, "RETRIEVER": "dotted.path"}.'
     if not isinstance(patterns, (list, tuple)):

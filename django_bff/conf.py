@@ -52,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "REMOTE_APIS": [],
     "ACCESS_TOKEN_RETRIEVERS": [],
     "ALLOW_INSECURE_UPSTREAMS": False,
+    # Named clients for the client-credentials grant.
+    "CLIENTS": {},
     # Anti-forgery for BFF API routes (reference: the X-CSRF: 1 header).
     "ANTIFORGERY_HEADER": "X-CSRF",
     "ANTIFORGERY_VALUE": "1",

@@ -20,10 +20,10 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from django.conf import settings
 from requests.auth import HTTPBasicAuth
 
 from django_bff.backchannel import get_backchannel_session, get_endpoint
+from django_bff.clients import ClientConfig, get_client
 from django_bff.conf import bff_settings
 from django_bff.exceptions import (
     BFFImproperlyConfigured,
@@ -32,30 +32,22 @@ from django_bff.exceptions import (
     TokenServiceUnavailable,
 )
 
-__all__ = ["token_request", "revoke", "client_credentials"]
+__all__ = ["token_request", "revoke"]
 
 logger = logging.getLogger(__name__)
 
 
-def client_credentials() -> tuple[str, str | None]:
-    """The OIDC client's id and secret, from mozilla-django-oidc's settings."""
-    client_id = getattr(settings, "OIDC_RP_CLIENT_ID", None)
-    if not client_id:
-        raise BFFImproperlyConfigured("OIDC_RP_CLIENT_ID is not set")
-    return str(client_id), getattr(settings, "OIDC_RP_CLIENT_SECRET", None)
-
-
-def _authenticate(data: dict[str, str]) -> HTTPBasicAuth | None:
-    """Add client authentication: HTTP Basic when ``OIDC_TOKEN_USE_BASIC_AUTH``, else the form."""
-    client_id, secret = client_credentials()
+def _authenticate(data: dict[str, str], client: ClientConfig | None = None) -> HTTPBasicAuth | None:
+    """Add the client's authentication to a token-service request (RFC 6749 section 2.3.1)."""
+    client = client or get_client("default")
     data.pop("client_secret", None)
-    if secret and getattr(settings, "OIDC_TOKEN_USE_BASIC_AUTH", False):
+    if client.client_secret and client.auth_method == "client_secret_basic":
         data.pop("client_id", None)
-        # RFC 6749 section 2.3.1: both parts are form-urlencoded before Basic encoding.
-        return HTTPBasicAuth(quote(client_id, safe=""), quote(secret, safe=""))
-    data["client_id"] = client_id
-    if secret:
-        data["client_secret"] = secret
+        # Both parts are form-urlencoded before Basic encoding.
+        return HTTPBasicAuth(quote(client.client_id, safe=""), quote(client.client_secret, safe=""))
+    data["client_id"] = client.client_id
+    if client.client_secret:
+        data["client_secret"] = client.client_secret
     return None
 
 
@@ -67,8 +59,8 @@ def _retry_after(response: requests.Response | None) -> int:
     return int(value) if value.isdigit() and 0 < int(value) <= 3600 else default
 
 
-def _post(endpoint: str, data: dict[str, str], what: str) -> requests.Response:
-    auth = _authenticate(data)
+def _post(endpoint: str, data: dict[str, str], what: str, client: ClientConfig | None = None) -> requests.Response:
+    auth = _authenticate(data, client)
     started = time.monotonic()
     try:
         response = get_backchannel_session().post(
@@ -90,14 +82,20 @@ def _post(endpoint: str, data: dict[str, str], what: str) -> requests.Response:
     return response
 
 
-def token_request(data: dict[str, str], *, endpoint: str | None = None) -> dict[str, Any]:
-    """POST a token request (RFC 6749 section 3.2) and return the parsed JSON answer."""
-    endpoint = endpoint or get_endpoint("token_endpoint")
+def token_request(
+    data: dict[str, str], *, endpoint: str | None = None, client: ClientConfig | None = None
+) -> dict[str, Any]:
+    """POST a token request (RFC 6749 section 3.2) and return the parsed JSON answer.
+
+    ``client`` (default: the OIDC client) authenticates the request and, without
+    ``endpoint``, says where it goes.
+    """
+    endpoint = endpoint or (client.endpoint() if client else get_endpoint("token_endpoint"))
     if not endpoint:
         raise BFFImproperlyConfigured('no token endpoint: set OIDC_OP_TOKEN_ENDPOINT or BFF["AUTHORITY"]')
     grant_type = data.get("grant_type", "?")
     what = f"token request ({grant_type})"
-    response = _post(endpoint, dict(data), what)
+    response = _post(endpoint, dict(data), what, client)
     if response.status_code >= 500:
         raise TokenServiceUnavailable(f"{what}: HTTP {response.status_code}", retry_after=_retry_after(response))
     try:

@@ -464,8 +464,10 @@ class RemoteAPIView(View):
         for name in ("optional", "antiforgery"):
             if not isinstance(initkwargs.get(name, getattr(cls, name)), bool):
                 raise BFFImproperlyConfigured(f"remote API option {name} must be True or False")
-        if initkwargs.get("client", cls.client) != "default":
-            raise BFFImproperlyConfigured(f"unknown client {initkwargs['client']!r}: only 'default' exists")
+        from django_bff.clients import client_names
+
+        if initkwargs.get("client", cls.client) not in client_names():
+            raise BFFImproperlyConfigured(f'unknown client {initkwargs["client"]!r}: add it to BFF["CLIENTS"]')
         # Exempt from CsrfViewMiddleware always: it would parse a form body (and so
         # consume the stream we forward). The view checks instead: the anti-forgery
         # header, or with antiforgery=False Django's CSRF token from its header.

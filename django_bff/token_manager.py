@@ -34,9 +34,9 @@ from django.core.cache import caches
 from django.http import HttpRequest
 
 from django_bff import crypto, oauth
+from django_bff.clients import get_client
 from django_bff.conf import bff_settings
 from django_bff.exceptions import (
-    BFFImproperlyConfigured,
     TokenRequestRejected,
     TokenServiceError,
     TokenServiceUnavailable,
@@ -440,8 +440,9 @@ def _decode_client_token(value: Any) -> ClientToken | None:
 
 
 def _client_token_flow(name: str, scope: str | None, resource: str | None, force_renewal: bool) -> _Flow:
-    if name != "default":
-        raise BFFImproperlyConfigured(f"unknown client {name!r}: only the OIDC client, 'default', exists")
+    client = get_client(name)  # BFFImproperlyConfigured for an unknown name: a bug, not a protocol error
+    scope = scope if scope is not None else client.scope
+    resource = resource if resource is not None else client.resource
     cache = caches[bff_settings.CACHE]
     key = _client_cache_key(name, scope, resource)
     before = bff_settings.refresh_before_expiration
@@ -471,7 +472,7 @@ def _client_token_flow(name: str, scope: str | None, resource: str | None, force
         if resource:
             data["resource"] = resource
         try:
-            response = yield _Call(oauth.token_request, None, (data,), thread_sensitive=False)
+            response = yield _Call(oauth.token_request, None, (data,), {"client": client}, thread_sensitive=False)
         except TokenServiceUnavailable as e:
             return TokenResult(
                 error=TokenError.TOKEN_SERVICE_UNAVAILABLE, retry_after=e.retry_after or int(bff_settings.RETRY_AFTER)
@@ -500,8 +501,10 @@ def get_client_access_token(
 ) -> TokenResult:
     """An application token from the client-credentials grant, cached until shortly before it expires.
 
-    ``name="default"`` is the OIDC client itself (mozilla-django-oidc's client id
-    and secret, the provider's token endpoint). The cache (``BFF["CACHE"]``) is
+    ``name`` is a client of ``BFF["CLIENTS"]``; ``"default"``, unless defined
+    there, is the OIDC client itself (mozilla-django-oidc's client id and secret,
+    the provider's token endpoint). ``scope`` and ``resource`` default to the
+    client's ``SCOPE`` and ``RESOURCE``. The cache (``BFF["CACHE"]``) is
     keyed by client, scope and resource; failures are never cached; one token
     request per key at a time, across threads and processes.
     """

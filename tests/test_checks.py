@@ -339,3 +339,35 @@ def test_E024_existing_files_pass(bff: Any, tmp_path: Any) -> None:
 
 def test_W009_proxy_tls_verification_off(bff: Any) -> None:
     assert "django_bff.W009" in bff(PROXY_VERIFY=False)
+
+
+# --- named clients ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "clients",
+    [
+        ["billing"],
+        {"billing": "id"},
+        {"billing": {"CLIENT_SECRET": "s"}},
+        {"billing": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "COLOUR": "red"}},
+        {"billing": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "ISSUER": "idp.example"}},
+        {"billing": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "TOKEN_ENDPOINT": "/token"}},
+    ],
+)
+def test_E025_malformed_clients(bff: Any, clients: Any) -> None:
+    assert "django_bff.E025" in bff(CLIENTS=clients)
+
+
+def test_E026_unknown_auth_method(bff: Any) -> None:
+    assert "django_bff.E026" in bff(CLIENTS={"b": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "AUTH_METHOD": "magic"}})
+
+
+def test_E027_secret_method_without_secret(bff: Any) -> None:
+    assert "django_bff.E027" in bff(CLIENTS={"b": {"CLIENT_ID": "b", "AUTH_METHOD": "client_secret_post"}})
+
+
+def test_good_clients_and_routes_naming_them(bff: Any) -> None:
+    clients = {"billing": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "ISSUER": "https://idp.example"}}
+    routes = [{**GOOD_ROUTE, "TOKEN_TYPE": "client", "CLIENT": "billing"}]
+    assert bff(CLIENTS=clients, REMOTE_APIS=routes) == ["django_bff.W005"]

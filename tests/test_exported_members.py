@@ -41,6 +41,8 @@ PUBLIC = {
     "django_bff.drf": {"BFFAPIPermission"},
     "django_bff.responses": set(),
     "django_bff.dpop": set(),
+    "django_bff.clients": {"ClientConfig", "get_client"},
+    "django_bff.asgi": {"RequestBodyLimitMiddleware"},
 }
 
 
