@@ -425,7 +425,15 @@ def _check_clients(user: dict[str, Any]) -> list[CheckMessage]:
                     id="django_bff.E026",
                 )
             )
-        elif not entry.get("CLIENT_SECRET"):
+        elif method == "private_key_jwt" and _value(user, "CLIENT_ASSERTION_SERVICE") is None:
+            messages.append(
+                Error(
+                    f"{where}: private_key_jwt needs an assertion service.",
+                    hint='Set BFF["CLIENT_ASSERTION_SERVICE"] (docs/client-assertions).',
+                    id="django_bff.E029",
+                )
+            )
+        elif method != "private_key_jwt" and not entry.get("CLIENT_SECRET"):
             messages.append(
                 Error(f"{where}: {method} needs a CLIENT_SECRET.", hint="Set CLIENT_SECRET.", id="django_bff.E027")
             )
@@ -441,8 +449,20 @@ def _check_clients(user: dict[str, Any]) -> list[CheckMessage]:
     return messages
 
 
+def _check_assertions(user: dict[str, Any]) -> list[CheckMessage]:
+    from django_bff.assertions import get_assertion_service
+    from django_bff.exceptions import BFFImproperlyConfigured
+
+    get_assertion_service.cache_clear()
+    try:
+        get_assertion_service()  # reads and parses the key: a bad one fails here, at start-up
+    except BFFImproperlyConfigured as e:
+        return [Error('BFF["CLIENT_ASSERTION_SERVICE"] is not usable.', hint=str(e)[:300], id="django_bff.E028")]
+    return []
+
+
 def _check_proxy(user: dict[str, Any]) -> list[CheckMessage]:
-    messages = _check_routes(user) + _check_clients(user)
+    messages = _check_routes(user) + _check_clients(user) + _check_assertions(user)
     patterns = _value(user, "ACCESS_TOKEN_RETRIEVERS")
     hint = 'Each entry: {"PATTERN": regex, "RETRIEVER": "dotted.path"}.'
     if not isinstance(patterns, (list, tuple)):

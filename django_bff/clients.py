@@ -32,10 +32,12 @@ from django_bff.backchannel import get_discovery_document, get_endpoint
 from django_bff.conf import bff_settings
 from django_bff.exceptions import BFFImproperlyConfigured
 
-__all__ = ["ClientConfig", "get_client", "client_names", "AUTH_METHODS", "CLIENT_KEYS"]
+__all__ = ["ClientConfig", "get_client", "client_names", "AUTH_METHODS", "SECRET_METHODS", "CLIENT_KEYS"]
 
 #: The client authentication methods this release can send.
-AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
+AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "private_key_jwt"})
+#: The methods that authenticate with the client secret.
+SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 CLIENT_KEYS = frozenset({"CLIENT_ID", "CLIENT_SECRET", "AUTH_METHOD", "ISSUER", "TOKEN_ENDPOINT", "SCOPE", "RESOURCE"})
 
 
@@ -49,12 +51,14 @@ class ClientConfig:
     token_endpoint: str | None = None
     scope: str | None = None
     resource: str | None = None
+    #: False for the OIDC client: its endpoint comes from OIDC_OP_TOKEN_ENDPOINT first.
+    discover: bool = True
 
     def endpoint(self) -> str:
         """The token endpoint: explicit, else the issuer's discovery document, else the OIDC provider's."""
         if self.token_endpoint:
             return self.token_endpoint
-        if self.issuer:
+        if self.issuer and self.discover:
             found = get_discovery_document(self.issuer).get("token_endpoint")
         else:
             found = get_endpoint("token_endpoint")
@@ -68,11 +72,16 @@ def _oidc_client() -> ClientConfig:
     if not client_id:
         raise BFFImproperlyConfigured("OIDC_RP_CLIENT_ID is not set")
     basic = bool(getattr(settings, "OIDC_TOKEN_USE_BASIC_AUTH", False))
+    method = "client_secret_basic" if basic else "client_secret_post"
+    if bff_settings.CLIENT_ASSERTION_SERVICE is not None:
+        method = "private_key_jwt"  # every call of the OIDC client carries an assertion
     return ClientConfig(
         name="default",
         client_id=str(client_id),
         client_secret=getattr(settings, "OIDC_RP_CLIENT_SECRET", None),
-        auth_method="client_secret_basic" if basic else "client_secret_post",
+        auth_method=method,
+        issuer=bff_settings.AUTHORITY,  # the audience of its assertions, when asked for
+        discover=False,
     )
 
 

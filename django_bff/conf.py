@@ -52,8 +52,9 @@ DEFAULTS: dict[str, Any] = {
     "REMOTE_APIS": [],
     "ACCESS_TOKEN_RETRIEVERS": [],
     "ALLOW_INSECURE_UPSTREAMS": False,
-    # Named clients for the client-credentials grant.
+    # Named clients for the client-credentials grant, and client assertions (private_key_jwt).
     "CLIENTS": {},
+    "CLIENT_ASSERTION_SERVICE": None,
     # Anti-forgery for BFF API routes (reference: the X-CSRF: 1 header).
     "ANTIFORGERY_HEADER": "X-CSRF",
     "ANTIFORGERY_VALUE": "1",

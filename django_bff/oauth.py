@@ -22,6 +22,7 @@ from urllib.parse import quote
 import requests
 from requests.auth import HTTPBasicAuth
 
+from django_bff.assertions import get_assertion_service
 from django_bff.backchannel import get_backchannel_session, get_endpoint
 from django_bff.clients import ClientConfig, get_client
 from django_bff.conf import bff_settings
@@ -37,10 +38,20 @@ __all__ = ["token_request", "revoke"]
 logger = logging.getLogger(__name__)
 
 
-def _authenticate(data: dict[str, str], client: ClientConfig | None = None) -> HTTPBasicAuth | None:
-    """Add the client's authentication to a token-service request (RFC 6749 section 2.3.1)."""
+def _authenticate(data: dict[str, str], client: ClientConfig | None, endpoint: str) -> HTTPBasicAuth | None:
+    """Add the client's authentication to a token-service request (RFC 6749 section 2.3.1, RFC 7523)."""
     client = client or get_client("default")
     data.pop("client_secret", None)
+    if client.auth_method == "private_key_jwt":
+        service = get_assertion_service()
+        if service is None:
+            raise BFFImproperlyConfigured(
+                f'client {client.name!r} uses private_key_jwt: set BFF["CLIENT_ASSERTION_SERVICE"]'
+            )
+        # A new assertion for every request: the provider refuses a jti it has seen.
+        assertion = service.get_client_assertion(client.client_id, endpoint, client.issuer)
+        data.update(client_id=client.client_id, client_assertion_type=assertion.type, client_assertion=assertion.value)
+        return None
     if client.client_secret and client.auth_method == "client_secret_basic":
         data.pop("client_id", None)
         # Both parts are form-urlencoded before Basic encoding.
@@ -60,7 +71,7 @@ def _retry_after(response: requests.Response | None) -> int:
 
 
 def _post(endpoint: str, data: dict[str, str], what: str, client: ClientConfig | None = None) -> requests.Response:
-    auth = _authenticate(data, client)
+    auth = _authenticate(data, client, endpoint)
     started = time.monotonic()
     try:
         response = get_backchannel_session().post(

@@ -130,10 +130,28 @@ CALLBACK = "http://127.0.0.1/oidc/callback/"
 
 
 @pytest.fixture(scope="session")
-def idp() -> Iterator[Any]:
+def client_key() -> Any:
+    """The private_key_jwt client's RSA key: (private PEM, public JWKS with kid "bff-test-1")."""
+    import json
+
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    public.update(kid="bff-test-1", use="sig")
+    return pem, {"keys": [public]}
+
+
+@pytest.fixture(scope="session")
+def idp(client_key: Any) -> Iterator[Any]:
     from tests.support.idp import IdentityProvider
 
-    provider = IdentityProvider(access_token_ttl=120)
+    provider = IdentityProvider(access_token_ttl=120, client_jwks=client_key[1])
     provider.start()
     try:
         yield provider

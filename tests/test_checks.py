@@ -371,3 +371,19 @@ def test_good_clients_and_routes_naming_them(bff: Any) -> None:
     clients = {"billing": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "ISSUER": "https://idp.example"}}
     routes = [{**GOOD_ROUTE, "TOKEN_TYPE": "client", "CLIENT": "billing"}]
     assert bff(CLIENTS=clients, REMOTE_APIS=routes) == ["django_bff.W005"]
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        "no.such.Service",
+        {"BACKEND": "django_bff.assertions.PrivateKeyJwtAssertionService", "OPTIONS": {"KEY_FILE": "/no/such.pem"}},
+        {"BACKEND": "django_bff.assertions.PrivateKeyJwtAssertionService", "OPTIONS": {"KEY": "not a pem"}},
+    ],
+)
+def test_E028_unusable_assertion_service(bff: Any, service: Any) -> None:
+    assert "django_bff.E028" in bff(CLIENT_ASSERTION_SERVICE=service)
+
+
+def test_E029_private_key_jwt_client_without_a_service(bff: Any) -> None:
+    assert "django_bff.E029" in bff(CLIENTS={"j": {"CLIENT_ID": "j", "AUTH_METHOD": "private_key_jwt"}})

@@ -42,6 +42,7 @@ PUBLIC = {
     "django_bff.responses": set(),
     "django_bff.dpop": set(),
     "django_bff.clients": {"ClientConfig", "get_client"},
+    "django_bff.assertions": {"ClientAssertionService", "PrivateKeyJwtAssertionService"},
     "django_bff.asgi": {"RequestBodyLimitMiddleware"},
 }
 

@@ -207,6 +207,9 @@ const commonClient = {
     : undefined),
 };
 
+// The public keys of the private_key_jwt client, given by the Python fixture.
+const CLIENT_JWKS = process.env.IDP_CLIENT_JWKS ? JSON.parse(process.env.IDP_CLIENT_JWKS) : undefined;
+
 const clients = [
   {
     ...commonClient,
@@ -220,6 +223,14 @@ const clients = [
     client_secret: 'bff-post-secret',
     token_endpoint_auth_method: 'client_secret_post',
   },
+  ...(CLIENT_JWKS
+    ? [{
+      ...commonClient,
+      client_id: 'bff-jwt',
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: CLIENT_JWKS,
+    }]
+    : []),
 ];
 
 // ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ rotate on every use.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import shutil
 import signal
@@ -52,7 +53,10 @@ class IdentityProvider:
         access_token_ttl: int = 60,
         refresh_token_ttl: int = 86400,
         backchannel_logout_uri: str | None = None,
+        client_jwks: dict[str, Any] | None = None,
     ) -> None:
+        """``client_jwks``: public keys that register the private_key_jwt client ``bff-jwt``."""
+        self.client_jwks = client_jwks
         self.access_token_ttl = access_token_ttl
         self.refresh_token_ttl = refresh_token_ttl
         self.backchannel_logout_uri = backchannel_logout_uri
@@ -75,6 +79,8 @@ class IdentityProvider:
             IDP_ACCESS_TOKEN_TTL=str(self.access_token_ttl),
             IDP_REFRESH_TOKEN_TTL=str(self.refresh_token_ttl),
         )
+        if self.client_jwks:
+            env["IDP_CLIENT_JWKS"] = json.dumps(self.client_jwks)
         if self.backchannel_logout_uri:
             env["IDP_BACKCHANNEL_LOGOUT_URI"] = self.backchannel_logout_uri
         else:
