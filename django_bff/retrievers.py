@@ -18,12 +18,15 @@ cache what is expensive.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.core.cache import caches
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
@@ -41,6 +44,9 @@ __all__ = [
     "DPoPTokenResult",
     "NoAccessTokenResult",
     "AccessTokenRetrievalError",
+    "TokenExchangeAccessTokenRetriever",
+    "TOKEN_EXCHANGE_GRANT",
+    "ACCESS_TOKEN_TYPE",
     "resolve_retriever_class",
     "retriever_class_for",
     "pattern_retrievers",
@@ -200,3 +206,82 @@ def retriever_class_for(route_class: type[AccessTokenRetriever] | None, local_pa
         if pattern.search(local_path):
             return retriever_class
     return DefaultAccessTokenRetriever
+
+
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+class TokenExchangeAccessTokenRetriever(DefaultAccessTokenRetriever):
+    """Delegation and impersonation by token exchange (RFC 8693).
+
+    Exchanges the user's access token (the subject token) at the token service
+    for one aimed at the route's API, and caches the result (encrypted, in
+    ``BFF["CACHE"]``) per subject token and audience until shortly before it
+    expires: the reference page warns that a retriever runs on every call.
+    Subclass it to set what is asked for::
+
+        class ImpersonationAccessTokenRetriever(TokenExchangeAccessTokenRetriever):
+            audience = "https://api.example.com"
+            scope = "orders.read"
+
+    ``audience`` defaults to the route's target; ``client`` is the client (of
+    ``BFF["CLIENTS"]``) that authenticates the exchange.
+    """
+
+    audience: str | None = None
+    resource: str | None = None
+    scope: str | None = None
+    client: str = "default"
+
+    def exchange_parameters(self, context: AccessTokenRetrievalContext, subject_token: str) -> dict[str, str]:
+        data = {
+            "grant_type": TOKEN_EXCHANGE_GRANT,
+            "subject_token": subject_token,
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+            "requested_token_type": ACCESS_TOKEN_TYPE,
+            "audience": self.audience or context.api_address,
+        }
+        if self.resource:
+            data["resource"] = self.resource
+        if self.scope:
+            data["scope"] = self.scope
+        return data
+
+    def get_access_token(self, context: AccessTokenRetrievalContext) -> AccessTokenResult:
+        from django_bff import crypto, oauth
+        from django_bff.clients import get_client
+        from django_bff.exceptions import TokenServiceError, TokenServiceUnavailable
+        from django_bff.tokens import expires_at_from_response
+
+        subject = self.get_user_token(context)
+        if subject.token is None:
+            return result_from_token(subject)
+        data = self.exchange_parameters(context, subject.token.access_token)
+        digest = hashlib.sha256(
+            "\x00".join((subject.token.access_token, data["audience"], self.scope or "", self.client)).encode()
+        ).hexdigest()
+        cache, key = caches[bff_settings.CACHE], f"bff:exchange:{digest}"
+        cached = cache.get(key)
+        if isinstance(cached, str):
+            try:
+                return BearerTokenResult(crypto.decrypt(cached).decode())
+            except crypto.InvalidToken:
+                cache.delete(key)
+        try:
+            response = oauth.token_request(data, client=get_client(self.client))
+        except TokenServiceUnavailable as e:
+            return AccessTokenRetrievalError(
+                "token_service_unavailable", 503, e.retry_after or int(bff_settings.RETRY_AFTER)
+            )
+        except TokenServiceError:
+            return AccessTokenRetrievalError("token_exchange_failed", 401)
+        token = str(response["access_token"])
+        expires_at = expires_at_from_response(response)
+        if expires_at is not None:
+            lifetime = int(
+                (expires_at - datetime.now(timezone.utc)).total_seconds() - bff_settings.refresh_before_expiration
+            )
+            if lifetime > 0:
+                cache.set(key, crypto.encrypt(token.encode()), lifetime)
+        return BearerTokenResult(token)

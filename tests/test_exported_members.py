@@ -35,6 +35,7 @@ PUBLIC = {
         "DPoPTokenResult",
         "NoAccessTokenResult",
         "AccessTokenRetrievalError",
+        "TokenExchangeAccessTokenRetriever",
     },
     "django_bff.proxy": {"remote_api", "RemoteAPIView"},
     "django_bff.decorators": {"bff_api"},

@@ -41,6 +41,8 @@ const BACKCHANNEL_LOGOUT_URI = process.env.IDP_BACKCHANNEL_LOGOUT_URI || undefin
 
 // The single resource server (API) the access tokens are issued for.
 const API_RESOURCE = 'http://127.0.0.1/api';
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const API_SCOPE = 'api';
 
 // Sessions and grants must outlive the refresh tokens: refresh tokens issued
@@ -200,7 +202,7 @@ const commonClient = {
   application_type: 'native',
   redirect_uris: ['http://127.0.0.1/oidc/callback/', 'http://localhost/oidc/callback/'],
   post_logout_redirect_uris: ['http://127.0.0.1/', 'http://localhost/'],
-  grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+  grant_types: ['authorization_code', 'refresh_token', 'client_credentials', TOKEN_EXCHANGE],
   response_types: ['code'],
   ...(BACKCHANNEL_LOGOUT_URI
     ? { backchannel_logout_uri: BACKCHANNEL_LOGOUT_URI, backchannel_logout_session_required: true }
@@ -570,6 +572,59 @@ const configuration = {
 };
 
 const provider = new Provider(issuer, configuration);
+
+// ---------------------------------------------------------------------------
+// Token exchange (RFC 8693), a real grant: the subject token must be a JWT
+// access token this provider signed and that has not expired; the answer is a
+// new JWT for the requested audience, with the calling client as the actor.
+// ---------------------------------------------------------------------------
+
+const b64url = (data) => Buffer.from(data).toString('base64url');
+const publicKey = crypto.createPublicKey(privateKey);
+
+function signJwt(claims) {
+  const header = b64url(JSON.stringify({ alg: 'RS256', typ: 'at+jwt', kid: signingJwk.kid }));
+  const body = b64url(JSON.stringify(claims));
+  const signature = crypto.sign('sha256', Buffer.from(`${header}.${body}`), privateKey);
+  return `${header}.${body}.${b64url(signature)}`;
+}
+
+function verifiedClaims(token) {
+  const parts = String(token || '').split('.');
+  if (parts.length !== 3) return null;
+  const ok = crypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), publicKey, Buffer.from(parts[2], 'base64url'));
+  if (!ok) return null;
+  const claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+  if (claims.iss !== issuer || !(claims.exp > Date.now() / 1000)) return null;
+  return claims;
+}
+
+provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+  const { params, client } = ctx.oidc;
+  if (params.subject_token_type !== ACCESS_TOKEN_TYPE) {
+    throw new errors.InvalidRequest('subject_token_type must be an access token');
+  }
+  const subject = verifiedClaims(params.subject_token);
+  if (!subject) throw new errors.InvalidGrant('subject_token is invalid or expired');
+  const now = Math.floor(Date.now() / 1000);
+  const claims = {
+    iss: issuer,
+    sub: subject.sub,
+    aud: params.audience || params.resource || API_RESOURCE,
+    iat: now,
+    exp: now + ACCESS_TOKEN_TTL,
+    jti: crypto.randomBytes(12).toString('hex'),
+    client_id: client.clientId,
+    scope: params.scope || subject.scope,
+    act: { sub: client.clientId },
+  };
+  ctx.body = {
+    access_token: signJwt(claims),
+    issued_token_type: ACCESS_TOKEN_TYPE,
+    token_type: 'Bearer',
+    expires_in: ACCESS_TOKEN_TTL,
+  };
+}, ['subject_token', 'subject_token_type', 'audience', 'resource', 'scope', 'requested_token_type']);
 
 provider.on('server_error', (_ctx, err) => {
   console.error('oidc-provider server_error:', err);

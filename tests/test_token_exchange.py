@@ -1,0 +1,148 @@
+"""Token exchange (RFC 8693) for delegation and impersonation."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+from django.core.cache import caches
+
+from django_bff.retrievers import (
+    ACCESS_TOKEN_TYPE,
+    TOKEN_EXCHANGE_GRANT,
+    AccessTokenRetrievalContext,
+    AccessTokenRetrievalError,
+    BearerTokenResult,
+    TokenExchangeAccessTokenRetriever,
+)
+from django_bff.testing import sample_token
+from tests.support.idp import API_RESOURCE
+from tests.test_token_manager import Session
+
+TOKEN_URL = "http://127.0.0.1:9/token"
+API = "https://orders.example/v1/"
+
+
+class Impersonation(TokenExchangeAccessTokenRetriever):
+    scope = "orders.read"
+
+
+def context(request: Any) -> AccessTokenRetrievalContext:
+    return AccessTokenRetrievalContext(request=request, local_path="/api/orders/x", api_address=API)
+
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@responses.activate
+def test_the_users_token_is_exchanged_once_and_cached_encrypted(user: Any, leak_guard: Any) -> None:
+    session = Session(user, sample_token(1))
+    responses.post(TOKEN_URL, json={"access_token": "exchanged-XXXXXXXX", "expires_in": 300, "token_type": "Bearer"})
+    leak_guard.add("exchanged-XXXXXXXX")
+    first = Impersonation().get_access_token(context(session.request()))
+    second = Impersonation().get_access_token(context(session.request()))
+    assert first == second == BearerTokenResult("exchanged-XXXXXXXX")
+    [call] = responses.calls
+    assert parse_qs(call.request.body) == {
+        "grant_type": [TOKEN_EXCHANGE_GRANT],
+        "subject_token": [sample_token(1).access_token],
+        "subject_token_type": [ACCESS_TOKEN_TYPE],
+        "requested_token_type": [ACCESS_TOKEN_TYPE],
+        "audience": [API],
+        "scope": ["orders.read"],
+    }
+    raw = b"".join(bytes(v) for v in caches["default"]._cache.values())  # type: ignore[attr-defined]
+    assert b"exchanged-XXXXXXXX" not in raw
+
+
+@responses.activate
+def test_a_new_subject_token_gets_a_new_exchange(user: Any) -> None:
+    responses.post(TOKEN_URL, json={"access_token": "exchanged-XXXXXXXX", "expires_in": 300})
+    TokenExchangeAccessTokenRetriever().get_access_token(context(Session(user, sample_token(1)).request()))
+    TokenExchangeAccessTokenRetriever().get_access_token(context(Session(user, sample_token(2)).request()))
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_short_lived_answers_are_not_cached(user: Any) -> None:
+    responses.post(TOKEN_URL, json={"access_token": "exchanged-XXXXXXXX", "expires_in": 30})
+    session = Session(user, sample_token(1))
+    for _ in range(2):
+        TokenExchangeAccessTokenRetriever().get_access_token(context(session.request()))
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_garbage_in_the_cache_is_dropped(user: Any) -> None:
+    responses.post(TOKEN_URL, json={"access_token": "exchanged-XXXXXXXX", "expires_in": 300})
+    session = Session(user, sample_token(1))
+    TokenExchangeAccessTokenRetriever().get_access_token(context(session.request()))
+    for key in list(caches["default"]._cache):  # type: ignore[attr-defined]
+        if "bff:exchange:" in key:
+            caches["default"].set(key.split(":", 2)[-1], "f:garbage")  # the same key, made again by set()
+    assert TokenExchangeAccessTokenRetriever().get_access_token(context(session.request())) == BearerTokenResult(
+        "exchanged-XXXXXXXX"
+    )
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ({"status": 503}, AccessTokenRetrievalError("token_service_unavailable", 503, 5)),
+        ({"status": 400, "json": {"error": "invalid_grant"}}, AccessTokenRetrievalError("token_exchange_failed", 401)),
+    ],
+)
+@responses.activate
+def test_exchange_failures(user: Any, answer: dict[str, Any], expected: Any) -> None:
+    responses.post(TOKEN_URL, **answer)
+    result = TokenExchangeAccessTokenRetriever().get_access_token(context(Session(user, sample_token(1)).request()))
+    assert result == expected
+
+
+def test_no_user_token_no_exchange() -> None:
+    from tests.test_token_manager import _anonymous
+
+    result = TokenExchangeAccessTokenRetriever().get_access_token(context(_anonymous()))
+    assert result == AccessTokenRetrievalError("not_authenticated", 401)
+
+
+# --- against the real identity provider ------------------------------------------------------------
+
+
+class ExchangeForTheAPI(TokenExchangeAccessTokenRetriever):
+    audience = API_RESOURCE
+
+
+@pytest.mark.integration
+def test_a_real_exchange_reaches_the_api(oidc: Any, settings: Any, bff_client: Any) -> None:
+    from tests.conftest import browser_login
+    from tests.support.resource_api import ResourceAPI
+    from tests.test_integration_tokens import session_request
+
+    with ResourceAPI(oidc.jwks_uri, oidc.issuer, API_RESOURCE) as api:
+        settings.BFF = {
+            **settings.BFF,
+            "REMOTE_APIS": [
+                {
+                    "PREFIX": "api/impersonation/",
+                    "TARGET": api.url + "/endpoint/requiring/impersonation/",
+                    "RETRIEVER": "tests.test_token_exchange.ExchangeForTheAPI",
+                    "ALLOW_INSECURE": True,
+                }
+            ],
+        }
+        browser_login(bff_client)
+        for _ in range(2):
+            response = bff_client.get("/api/impersonation/orders", HTTP_X_CSRF="1")
+            assert response.status_code == 200
+            b"".join(response.streaming_content)
+        seen = api.requests
+        assert [r["status"] for r in seen] == [200, 200]
+        claims = seen[0]["claims"]
+        assert claims["act"] == {"sub": "bff"} and claims["sub"] == "alice" and claims["aud"] == API_RESOURCE
+        from django_bff.stores import get_token_store
+
+        assert seen[0]["token"] != get_token_store().get_token(session_request(bff_client)).access_token
+        assert oidc.stats()["token"][TOKEN_EXCHANGE_GRANT] == 1
