@@ -112,7 +112,7 @@ class PrivateKeyJwtAssertionService(ClientAssertionService):
             raise BFFImproperlyConfigured(f"unsupported ALGORITHM {ALGORITHM!r}: use RS256, PS256 or ES256")
         if AUDIENCE not in ("token_endpoint", "issuer"):
             raise BFFImproperlyConfigured('AUDIENCE must be "token_endpoint" or "issuer"')
-        if not isinstance(LIFETIME, int) or not 1 <= LIFETIME <= 600:
+        if isinstance(LIFETIME, bool) or not isinstance(LIFETIME, int) or not 1 <= LIFETIME <= 600:
             raise BFFImproperlyConfigured("LIFETIME must be an integer number of seconds from 1 to 600")
         if KEY_FILE:
             try:
@@ -129,6 +129,10 @@ class PrivateKeyJwtAssertionService(ClientAssertionService):
         self.key = _load_key(pem, KEY_PASSWORD)
         if not isinstance(self.key, _ALGORITHMS[ALGORITHM]):
             raise BFFImproperlyConfigured(f"the key does not fit ALGORITHM {ALGORITHM}")
+        if isinstance(self.key, ec.EllipticCurvePrivateKey) and not isinstance(self.key.curve, ec.SECP256R1):
+            raise BFFImproperlyConfigured("ES256 needs a P-256 key")
+        if isinstance(self.key, rsa.RSAPrivateKey) and self.key.key_size < 2048:
+            raise BFFImproperlyConfigured("an RSA key must have at least 2048 bits")
         self.key_id = KEY_ID
         self.algorithm = ALGORITHM
         self.audience = AUDIENCE
@@ -153,6 +157,7 @@ class PrivateKeyJwtAssertionService(ClientAssertionService):
         """The public key as a JWK, to register at the provider."""
         algorithm = jwt.get_algorithm_by_name(self.algorithm)
         jwk: dict[str, Any] = json.loads(algorithm.to_jwk(self.key.public_key()))
+        jwk.pop("key_ops", None)  # RFC 7517 section 4.3: not together with "use"
         jwk.update(use="sig", alg=self.algorithm, **({"kid": self.key_id} if self.key_id else {}))
         return jwk
 

@@ -27,6 +27,7 @@ from django_bff.backchannel import get_backchannel_session, get_endpoint
 from django_bff.clients import ClientConfig, get_client
 from django_bff.conf import bff_settings
 from django_bff.exceptions import (
+    BFFError,
     BFFImproperlyConfigured,
     TokenRequestRejected,
     TokenServiceError,
@@ -48,8 +49,20 @@ def _authenticate(data: dict[str, str], client: ClientConfig | None, endpoint: s
             raise BFFImproperlyConfigured(
                 f'client {client.name!r} uses private_key_jwt: set BFF["CLIENT_ASSERTION_SERVICE"]'
             )
-        # A new assertion for every request: the provider refuses a jti it has seen.
-        assertion = service.get_client_assertion(client.client_id, endpoint, client.issuer)
+        # A new assertion for every request: the provider refuses a jti it has seen. Its
+        # audience is the token endpoint even when revoking (RFC 7523 section 3: providers
+        # such as Keycloak refuse the revocation URL there).
+        try:
+            audience = client.endpoint()
+        except BFFImproperlyConfigured:
+            audience = endpoint
+        try:
+            assertion = service.get_client_assertion(client.client_id, audience, client.issuer)
+        except BFFError:
+            raise
+        except Exception as e:
+            logger.error("the client assertion service failed: %s", type(e).__name__)
+            raise TokenServiceError("the client assertion could not be made") from None
         data.update(client_id=client.client_id, client_assertion_type=assertion.type, client_assertion=assertion.value)
         return None
     if client.client_secret and client.auth_method == "client_secret_basic":
@@ -136,6 +149,6 @@ def revoke(token: str, token_type_hint: str = "refresh_token") -> bool:
             logger.debug("no revocation endpoint configured; token not revoked")
             return False
         response = _post(endpoint, {"token": token, "token_type_hint": token_type_hint}, "revocation")
-    except (TokenServiceUnavailable, BFFImproperlyConfigured):
+    except (TokenServiceError, BFFImproperlyConfigured):
         return False
     return response.status_code == 200

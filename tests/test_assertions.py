@@ -185,3 +185,53 @@ def test_the_idp_refuses_a_replayed_assertion(jwt_client: Any) -> None:
     # Ours never sends one twice: many requests in a row all succeed.
     for _ in range(3):
         assert get_client_access_token(force_renewal=True).token is not None
+
+
+@responses.activate
+def test_revocation_assertions_name_the_token_endpoint(settings: Any) -> None:
+    settings.BFF = {
+        **settings.BFF,
+        "REVOCATION_ENDPOINT": "http://127.0.0.1:9/revoke",
+        "CLIENT_ASSERTION_SERVICE": {
+            "BACKEND": "django_bff.assertions.PrivateKeyJwtAssertionService",
+            "OPTIONS": {"KEY": pem(RSA_KEY)},
+        },
+    }
+    from django_bff import oauth
+
+    responses.post("http://127.0.0.1:9/revoke")
+    assert oauth.revoke("rt-XXXXXXXXXXXX") is True
+    form = parse_qs(responses.calls[0].request.body)
+    assert jwt.decode(form["client_assertion"][0], options={"verify_signature": False})["aud"] == TOKEN_URL
+
+
+class BrokenService(ClientAssertionService):
+    def get_client_assertion(self, client_id: str, token_endpoint: str, issuer: str | None) -> Any:
+        raise RuntimeError("the HSM is unplugged")
+
+
+@responses.activate
+def test_a_failing_service_is_a_token_service_error(settings: Any) -> None:
+    from django_bff import oauth
+    from django_bff.tokens import TokenError
+
+    settings.BFF = {
+        **settings.BFF,
+        "CLIENT_ASSERTION_SERVICE": "tests.test_assertions.BrokenService",
+        "REVOCATION_ENDPOINT": TOKEN_URL,
+    }
+    assert get_client_access_token().error is TokenError.TOKEN_SERVICE_ERROR
+    assert oauth.revoke("rt-XXXXXXXXXXXX") is False
+    assert len(responses.calls) == 0
+
+
+def test_key_strength_checks() -> None:
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    with pytest.raises(BFFImproperlyConfigured, match="2048"):
+        PrivateKeyJwtAssertionService(KEY=pem(weak))
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    with pytest.raises(BFFImproperlyConfigured, match="P-256"):
+        PrivateKeyJwtAssertionService(KEY=pem(p384), ALGORITHM="ES256")
+    with pytest.raises(BFFImproperlyConfigured, match="LIFETIME"):
+        PrivateKeyJwtAssertionService(KEY=pem(RSA_KEY), LIFETIME=True)
+    assert "key_ops" not in PrivateKeyJwtAssertionService(KEY=pem(RSA_KEY)).public_jwk()
