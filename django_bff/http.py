@@ -27,10 +27,10 @@ from django.http import HttpRequest
 from requests.auth import AuthBase
 
 from django_bff.exceptions import AccessTokenUnavailable
-from django_bff.token_manager import get_user_access_token
+from django_bff.token_manager import get_client_access_token, get_user_access_token
 from django_bff.tokens import TokenResult, UserTokenRequestParameters
 
-__all__ = ["RenewingTokenAuth", "UserAccessTokenAuth"]
+__all__ = ["RenewingTokenAuth", "UserAccessTokenAuth", "ClientAccessTokenAuth"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,3 +90,20 @@ class UserAccessTokenAuth(RenewingTokenAuth):
     def get_token(self, force_renewal: bool) -> TokenResult:
         params = dataclasses.replace(self.parameters, force_renewal=True) if force_renewal else self.parameters
         return get_user_access_token(self.request, params)
+
+
+class ClientAccessTokenAuth(RenewingTokenAuth):
+    """Attach the client-credentials token of the client ``name`` (``get_client_access_token``).
+
+    For app-level calls that act for nobody in particular::
+
+        requests.get("https://catalog.example.com/items", auth=ClientAccessTokenAuth("catalog"))
+    """
+
+    def __init__(self, name: str = "default", *, scope: str | None = None, resource: str | None = None) -> None:
+        self.name = name
+        self.scope = scope
+        self.resource = resource
+
+    def get_token(self, force_renewal: bool) -> TokenResult:
+        return get_client_access_token(self.name, scope=self.scope, resource=self.resource, force_renewal=force_renewal)

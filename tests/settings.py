@@ -88,6 +88,7 @@ if _upstream:
     BFF["REMOTE_APIS"] = [
         {"PREFIX": "api/up/", "TARGET": f"{_upstream}/v1/", "TOKEN_TYPE": "none", "ALLOW_INSECURE": True},
         {"PREFIX": "api/user/", "TARGET": f"{_upstream}/v1/", "TOKEN_TYPE": "user", "ALLOW_INSECURE": True},
+        {"PREFIX": "api/client/", "TARGET": f"{_upstream}/v1/", "TOKEN_TYPE": "client", "ALLOW_INSECURE": True},
     ]
 if os.environ.get("BFF_TEST_MAX_REQUEST_BODY"):
     BFF["MAX_REQUEST_BODY"] = int(os.environ["BFF_TEST_MAX_REQUEST_BODY"])

@@ -160,8 +160,16 @@ def test_login_refresh_and_client_credentials_with_private_key_jwt(jwt_client: A
     refreshed = get_user_access_token(session_request(bff_client), UserTokenRequestParameters(force_renewal=True))
     assert refreshed.token is not None
     assert get_client_access_token().token is not None
+    from django_bff.retrievers import AccessTokenRetrievalContext, BearerTokenResult, TokenExchangeAccessTokenRetriever
+
+    context = AccessTokenRetrievalContext(
+        request=session_request(bff_client), local_path="/api/x", api_address="http://127.0.0.1/api"
+    )
+    exchanged = TokenExchangeAccessTokenRetriever().get_access_token(context)
+    assert isinstance(exchanged, BearerTokenResult)
     stats = jwt_client.stats()
     assert stats["token"]["refresh_token"] == 1 and stats["token"]["client_credentials"] == 1
+    assert stats["token"]["urn:ietf:params:oauth:grant-type:token-exchange"] == 1
     assert not stats["token_errors"]
 
 

@@ -17,7 +17,7 @@ PUBLIC = {
     },
     "django_bff.stores": {"UserTokenStore", "SessionTokenStore", "CacheTokenStore"},
     "django_bff.backchannel": {"default_session"},
-    "django_bff.http": {"UserAccessTokenAuth"},
+    "django_bff.http": {"UserAccessTokenAuth", "ClientAccessTokenAuth"},
     "django_bff.signals": {"token_response_received", "token_refreshed", "token_refresh_failed"},
     "django_bff.exceptions": {"BFFError"},
     "django_bff.testing": {"UserTokenStoreContract"},

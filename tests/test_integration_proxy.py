@@ -94,13 +94,13 @@ def test_a_revoked_grant_answers_session_expired(oidc: Any, proxied: Any, bff_cl
     assert bff_client.get("/api/orders/", HTTP_X_CSRF="1").json() == {"error": "not_authenticated"}
 
 
-def test_client_route_hundred_calls_one_token_request(oidc: Any, proxied: Any, bff_client: Any) -> None:
-    for _ in range(100):
+def test_client_route_thousand_calls_one_token_request(oidc: Any, proxied: Any, bff_client: Any) -> None:
+    for _ in range(1000):
         response = bff_client.get("/api/catalog/items", HTTP_X_CSRF="1")
         assert response.status_code == 200
         read(response)
     assert oidc.stats()["token"]["client_credentials"] == 1
-    assert len(proxied.requests) == 100
+    assert len(proxied.requests) == 1000
     assert {r["claims"]["sub"] for r in proxied.requests} == {"bff"}  # the client itself
 
 
@@ -124,3 +124,37 @@ def test_idp_down_answers_503_and_keeps_the_session(settings: Any, bff_client: A
             assert session_request(bff_client).user.username
     finally:
         provider.stop()
+
+
+def test_a_cold_cache_burst_across_four_processes_makes_one_token_request(
+    oidc: Any, redis_cache: str, settings: Any
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+    from django.conf import settings as django_settings
+
+    from tests.support.servers import serve
+    from tests.support.upstream import Upstream
+
+    with Upstream() as upstream:
+        env = {
+            "BFF_TEST_DB": django_settings.DATABASES["default"]["NAME"],
+            "BFF_TEST_REDIS_URL": redis_cache,
+            "BFF_TEST_ISSUER": oidc.issuer,
+            "BFF_TEST_UPSTREAM": upstream.url,
+        }
+        with serve("gunicorn-sync", env, workers=4) as server:
+            barrier = threading.Barrier(16)
+
+            def call(_: int) -> int:
+                barrier.wait()
+                return requests.get(server.url + "/api/client/items", headers={"X-CSRF": "1"}, timeout=30).status_code
+
+            with ThreadPoolExecutor(16) as pool:
+                statuses = list(pool.map(call, range(16)))
+        assert statuses == [200] * 16
+        assert oidc.stats()["token"]["client_credentials"] == 1
+        tokens = {r["headers"].get("authorization") for r in upstream.requests}
+        assert len(tokens) == 1 and next(iter(tokens)).startswith("Bearer ")

@@ -322,3 +322,20 @@ def test_tokens_for_a_resource_share_the_sessions_rotating_refresh_token(oidc: A
     assert oidc.stats()["token"]["refresh_token"] == 2
     assert oidc.stats()["token_errors"].get("invalid_grant") is None
     assert get_user_access_token(session_request(bff_client), api).token == first.token
+
+
+def test_client_access_token_auth_attaches_and_renews_once(oidc: Any, api: Any) -> None:
+    from django_bff.http import ClientAccessTokenAuth
+
+    first = requests.get(api.url + "/catalog", auth=ClientAccessTokenAuth(), timeout=10)
+    assert first.status_code == 200 and first.json()["sub"] == "bff"
+    requests.get(api.url + "/catalog", auth=ClientAccessTokenAuth(), timeout=10)
+    assert oidc.stats()["token"]["client_credentials"] == 1  # cached
+    api.reject_next(1)
+    renewed = requests.post(api.url + "/catalog", data=b"{}", auth=ClientAccessTokenAuth(), timeout=10)
+    assert renewed.status_code == 200 and [r.status_code for r in renewed.history] == [401]
+    assert oidc.stats()["token"]["client_credentials"] == 2
+    oidc.fail("500")
+    with pytest.raises(AccessTokenUnavailable) as info:
+        requests.get(api.url + "/catalog", auth=ClientAccessTokenAuth(scope="api"), timeout=10)
+    assert info.value.error == "token_service_unavailable" and info.value.status_code == 503

@@ -124,6 +124,9 @@ class ResourceAPI:
 def _make_handler(api: ResourceAPI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's
+        # algorithm and the client's delayed ACK add 40 ms to every answer.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output quiet
