@@ -60,6 +60,9 @@ class BackchannelSession(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
+        # Per request, so that REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment cannot
+        # replace BFF["BACKCHANNEL_VERIFY"] (requests lets them win over the session's value).
+        kwargs.setdefault("verify", self.verify)
         # Forced, not defaulted: Session.get() itself defaults allow_redirects to True.
         kwargs["allow_redirects"] = False
         return super().request(method, url, *args, **kwargs)
@@ -69,6 +72,10 @@ def default_session() -> requests.Session:
     """The default ``BFF["BACKCHANNEL_SESSION"]``: pooled, with finite timeouts."""
     session = BackchannelSession(bff_settings.backchannel_timeout, int(bff_settings.BACKCHANNEL_POOL_SIZE))
     session.verify = bff_settings.BACKCHANNEL_VERIFY
+    cert = bff_settings.BACKCHANNEL_CLIENT_CERT
+    if cert:
+        # Mutual TLS to the token service (RFC 8705 tls_client_auth, or a provider that asks for it).
+        session.cert = cert if isinstance(cert, str) else tuple(cert)
     return session
 
 

@@ -170,7 +170,27 @@ def _check_backchannel(user: dict[str, Any]) -> list[CheckMessage]:
     if not callable(factory):
         messages.append(Error('BFF["BACKCHANNEL_SESSION"] is not a usable callable.', hint=hint, id="django_bff.E007"))
     messages += _check_verify(user, "BACKCHANNEL_VERIFY", "the token service", "W007", "E016")
+    messages += _check_cert(user, "BACKCHANNEL_CLIENT_CERT", "E030")
     return messages
+
+
+def _check_cert(user: dict[str, Any], name: str, error_id: str) -> list[CheckMessage]:
+    """A TLS client certificate setting: None, a PEM path, or a (certificate, key) pair of paths."""
+    cert = _value(user, name)
+    if cert is None:
+        return []
+    paths = (
+        [cert] if isinstance(cert, str) else list(cert) if isinstance(cert, (list, tuple)) and len(cert) == 2 else None
+    )
+    if paths is None or not all(isinstance(p, str) and os.path.exists(p) for p in paths):
+        return [
+            Error(
+                f'BFF["{name}"] must name existing files.',
+                hint="A PEM path, or a (certificate, key) pair of paths.",
+                id=f"django_bff.{error_id}",
+            )
+        ]
+    return []
 
 
 def _check_verify(user: dict[str, Any], name: str, what: str, warning_id: str, error_id: str) -> list[CheckMessage]:
@@ -433,7 +453,15 @@ def _check_clients(user: dict[str, Any]) -> list[CheckMessage]:
                     id="django_bff.E029",
                 )
             )
-        elif method != "private_key_jwt" and not entry.get("CLIENT_SECRET"):
+        elif method == "tls_client_auth" and not _value(user, "BACKCHANNEL_CLIENT_CERT"):
+            messages.append(
+                Error(
+                    f"{where}: tls_client_auth needs a client certificate.",
+                    hint='Set BFF["BACKCHANNEL_CLIENT_CERT"] (docs/clients).',
+                    id="django_bff.E031",
+                )
+            )
+        elif method in ("client_secret_basic", "client_secret_post") and not entry.get("CLIENT_SECRET"):
             messages.append(
                 Error(f"{where}: {method} needs a CLIENT_SECRET.", hint="Set CLIENT_SECRET.", id="django_bff.E027")
             )
@@ -495,16 +523,5 @@ def _check_proxy(user: dict[str, Any]) -> list[CheckMessage]:
             )
         )
     messages += _check_verify(user, "PROXY_VERIFY", "remote APIs", "W009", "E024")
-    cert = _value(user, "PROXY_CLIENT_CERT")
-    paths = (
-        [cert] if isinstance(cert, str) else list(cert) if isinstance(cert, (list, tuple)) and len(cert) == 2 else None
-    )
-    if cert is not None and (paths is None or not all(isinstance(p, str) and os.path.exists(p) for p in paths)):
-        messages.append(
-            Error(
-                'BFF["PROXY_CLIENT_CERT"] must name existing files.',
-                hint="A PEM path, or a (certificate, key) pair of paths.",
-                id="django_bff.E024",
-            )
-        )
+    messages += _check_cert(user, "PROXY_CLIENT_CERT", "E024")
     return messages

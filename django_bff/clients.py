@@ -35,7 +35,7 @@ from django_bff.exceptions import BFFImproperlyConfigured
 __all__ = ["ClientConfig", "get_client", "client_names", "AUTH_METHODS", "SECRET_METHODS", "CLIENT_KEYS"]
 
 #: The client authentication methods this release can send.
-AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "private_key_jwt"})
+AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth"})
 #: The methods that authenticate with the client secret.
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 CLIENT_KEYS = frozenset({"CLIENT_ID", "CLIENT_SECRET", "AUTH_METHOD", "ISSUER", "TOKEN_ENDPOINT", "SCOPE", "RESOURCE"})

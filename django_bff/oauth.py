@@ -43,6 +43,10 @@ def _authenticate(data: dict[str, str], client: ClientConfig | None, endpoint: s
     """Add the client's authentication to a token-service request (RFC 6749 section 2.3.1, RFC 7523)."""
     client = client or get_client("default")
     data.pop("client_secret", None)
+    if client.auth_method == "tls_client_auth":
+        # RFC 8705 section 2.1: the TLS client certificate authenticates; only the id is sent.
+        data["client_id"] = client.client_id
+        return None
     if client.auth_method == "private_key_jwt":
         service = get_assertion_service()
         if service is None:
