@@ -20,10 +20,10 @@ The shipped :class:`PrivateKeyJwtAssertionService` implements RFC 7523
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +41,7 @@ __all__ = [
     "ClientAssertionService",
     "PrivateKeyJwtAssertionService",
     "get_assertion_service",
+    "build_assertion_service",
     "JWT_BEARER",
 ]
 
@@ -162,18 +163,12 @@ class PrivateKeyJwtAssertionService(ClientAssertionService):
         return jwk
 
 
-@functools.lru_cache(maxsize=1)
-def get_assertion_service() -> ClientAssertionService | None:
-    """The service of ``BFF["CLIENT_ASSERTION_SERVICE"]``, made once per settings (None when unset)."""
-    config = bff_settings.CLIENT_ASSERTION_SERVICE
-    if config is None:
-        return None
+def build_assertion_service(config: Any, where: str = 'BFF["CLIENT_ASSERTION_SERVICE"]') -> ClientAssertionService:
+    """A service from a dotted path or ``{"BACKEND": ..., "OPTIONS": {...}}``."""
     if isinstance(config, str):
         config = {"BACKEND": config}
     if not isinstance(config, dict) or not isinstance(config.get("BACKEND"), str):
-        raise BFFImproperlyConfigured(
-            'BFF["CLIENT_ASSERTION_SERVICE"] must be a dotted path or {"BACKEND": ..., "OPTIONS": {...}}'
-        )
+        raise BFFImproperlyConfigured(f'{where} must be a dotted path or {{"BACKEND": ..., "OPTIONS": {{...}}}}')
     try:
         backend = import_string(config["BACKEND"])
     except ImportError as e:
@@ -183,8 +178,32 @@ def get_assertion_service() -> ClientAssertionService | None:
     try:
         service: ClientAssertionService = backend(**(config.get("OPTIONS") or {}))
     except TypeError as e:
-        raise BFFImproperlyConfigured(f'BFF["CLIENT_ASSERTION_SERVICE"]["OPTIONS"] rejected: {e}') from e
+        raise BFFImproperlyConfigured(f'{where}["OPTIONS"] rejected: {e}') from e
     return service
 
 
-on_reload(get_assertion_service.cache_clear)
+_services: dict[str | None, ClientAssertionService | None] = {}
+_services_lock = threading.Lock()
+
+
+def get_assertion_service(client: str | None = None) -> ClientAssertionService | None:
+    """The assertion service of ``client`` (its ``ASSERTION_SERVICE`` in ``BFF["CLIENTS"]``),
+    else ``BFF["CLIENT_ASSERTION_SERVICE"]``; None when neither is set. Made once per settings."""
+    clients: Any = bff_settings.CLIENTS
+    entry = clients.get(client) if isinstance(clients, dict) and client is not None else None
+    own = entry.get("ASSERTION_SERVICE") if isinstance(entry, dict) else None
+    key = client if own is not None else None
+    with _services_lock:
+        if key not in _services:
+            if own is not None:
+                _services[key] = build_assertion_service(own, f'BFF["CLIENTS"][{client!r}]["ASSERTION_SERVICE"]')
+            else:
+                config = bff_settings.CLIENT_ASSERTION_SERVICE
+                _services[key] = None if config is None else build_assertion_service(config)
+        return _services[key]
+
+
+@on_reload
+def _forget_services() -> None:
+    with _services_lock:
+        _services.clear()

@@ -445,7 +445,11 @@ def _check_clients(user: dict[str, Any]) -> list[CheckMessage]:
                     id="django_bff.E026",
                 )
             )
-        elif method == "private_key_jwt" and _value(user, "CLIENT_ASSERTION_SERVICE") is None:
+        elif (
+            method == "private_key_jwt"
+            and _value(user, "CLIENT_ASSERTION_SERVICE") is None
+            and entry.get("ASSERTION_SERVICE") is None
+        ):
             messages.append(
                 Error(
                     f"{where}: private_key_jwt needs an assertion service.",
@@ -478,15 +482,26 @@ def _check_clients(user: dict[str, Any]) -> list[CheckMessage]:
 
 
 def _check_assertions(user: dict[str, Any]) -> list[CheckMessage]:
-    from django_bff.assertions import get_assertion_service
+    from django_bff.assertions import build_assertion_service
     from django_bff.exceptions import BFFImproperlyConfigured
 
-    get_assertion_service.cache_clear()
-    try:
-        get_assertion_service()  # reads and parses the key: a bad one fails here, at start-up
-    except BFFImproperlyConfigured as e:
-        return [Error('BFF["CLIENT_ASSERTION_SERVICE"] is not usable.', hint=str(e)[:300], id="django_bff.E028")]
-    return []
+    configs = [('BFF["CLIENT_ASSERTION_SERVICE"]', _value(user, "CLIENT_ASSERTION_SERVICE"))]
+    clients = _value(user, "CLIENTS")
+    if isinstance(clients, dict):
+        for name, entry in clients.items():
+            if isinstance(entry, dict) and entry.get("ASSERTION_SERVICE") is not None:
+                configs.append((f'BFF["CLIENTS"][{name!r}]["ASSERTION_SERVICE"]', entry["ASSERTION_SERVICE"]))
+    messages: list[CheckMessage] = []
+    for where, config in configs:
+        if config is None:
+            continue
+        try:
+            build_assertion_service(config, where)  # reads and parses the key: a bad one fails at start-up
+        except BFFImproperlyConfigured as e:
+            messages.append(
+                Error("A client assertion service is not usable.", hint=f"{where}: {e}"[:300], id="django_bff.E028")
+            )
+    return messages
 
 
 def _check_proxy(user: dict[str, Any]) -> list[CheckMessage]:

@@ -38,7 +38,9 @@ __all__ = ["ClientConfig", "get_client", "client_names", "AUTH_METHODS", "SECRET
 AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth"})
 #: The methods that authenticate with the client secret.
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
-CLIENT_KEYS = frozenset({"CLIENT_ID", "CLIENT_SECRET", "AUTH_METHOD", "ISSUER", "TOKEN_ENDPOINT", "SCOPE", "RESOURCE"})
+CLIENT_KEYS = frozenset(
+    {"CLIENT_ID", "CLIENT_SECRET", "AUTH_METHOD", "ISSUER", "TOKEN_ENDPOINT", "SCOPE", "RESOURCE", "ASSERTION_SERVICE"}
+)
 
 
 @dataclass(frozen=True)

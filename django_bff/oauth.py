@@ -48,7 +48,7 @@ def _authenticate(data: dict[str, str], client: ClientConfig | None, endpoint: s
         data["client_id"] = client.client_id
         return None
     if client.auth_method == "private_key_jwt":
-        service = get_assertion_service()
+        service = get_assertion_service(client.name)
         if service is None:
             raise BFFImproperlyConfigured(
                 f'client {client.name!r} uses private_key_jwt: set BFF["CLIENT_ASSERTION_SERVICE"]'

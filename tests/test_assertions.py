@@ -243,3 +243,51 @@ def test_key_strength_checks() -> None:
     with pytest.raises(BFFImproperlyConfigured, match="LIFETIME"):
         PrivateKeyJwtAssertionService(KEY=pem(RSA_KEY), LIFETIME=True)
     assert "key_ops" not in PrivateKeyJwtAssertionService(KEY=pem(RSA_KEY)).public_jwk()
+
+
+@responses.activate
+def test_a_client_may_have_its_own_assertion_service(settings: Any) -> None:
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    settings.BFF = {
+        **settings.BFF,
+        "CLIENT_ASSERTION_SERVICE": {
+            "BACKEND": "django_bff.assertions.PrivateKeyJwtAssertionService",
+            "OPTIONS": {"KEY": pem(RSA_KEY)},
+        },
+        "CLIENTS": {
+            "partner": {
+                "CLIENT_ID": "partner-app",
+                "AUTH_METHOD": "private_key_jwt",
+                "TOKEN_ENDPOINT": TOKEN_URL,
+                "ASSERTION_SERVICE": {
+                    "BACKEND": "django_bff.assertions.PrivateKeyJwtAssertionService",
+                    "OPTIONS": {"KEY": pem(other_key), "KEY_ID": "partner-1"},
+                },
+            }
+        },
+    }
+    responses.post(TOKEN_URL, json={"access_token": "app-AAAAAAAAAA", "expires_in": 300})
+    get_client_access_token("partner")
+    get_client_access_token()
+    partner, default = (parse_qs(c.request.body)["client_assertion"][0] for c in responses.calls)
+    assert jwt.decode(partner, other_key.public_key(), algorithms=["RS256"], audience=TOKEN_URL)["iss"] == "partner-app"
+    assert jwt.get_unverified_header(partner)["kid"] == "partner-1"
+    assert jwt.decode(default, RSA_KEY.public_key(), algorithms=["RS256"], audience=TOKEN_URL)["iss"] == "bff"
+
+
+def test_checks_for_a_clients_own_service(settings: Any) -> None:
+    from django_bff.checks import check_settings
+
+    own = {"BACKEND": "django_bff.assertions.PrivateKeyJwtAssertionService", "OPTIONS": {"KEY": pem(RSA_KEY)}}
+    settings.BFF = {
+        **settings.BFF,
+        "CLIENTS": {"p": {"CLIENT_ID": "p", "AUTH_METHOD": "private_key_jwt", "ASSERTION_SERVICE": own}},
+    }
+    ids = {m.id for m in check_settings()}
+    assert "django_bff.E029" not in ids and "django_bff.E028" not in ids
+    broken = {**own, "OPTIONS": {"KEY": "not a key"}}
+    settings.BFF = {
+        **settings.BFF,
+        "CLIENTS": {"p": {"CLIENT_ID": "p", "AUTH_METHOD": "private_key_jwt", "ASSERTION_SERVICE": broken}},
+    }
+    assert "django_bff.E028" in {m.id for m in check_settings()}
