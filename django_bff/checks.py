@@ -504,8 +504,43 @@ def _check_assertions(user: dict[str, Any]) -> list[CheckMessage]:
     return messages
 
 
+def _check_endpoints(user: dict[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    base = _value(user, "BASE_PATH")
+    if not isinstance(base, str) or base.startswith("/") or (base and not base.endswith("/")):
+        messages.append(
+            Error(
+                'BFF["BASE_PATH"] must be a relative path ending in "/".',
+                hint=f'Got {base!r}; e.g. "bff/".',
+                id="django_bff.E032",
+            )
+        )
+    origins = _value(user, "ALLOWED_RETURN_ORIGINS")
+    if not isinstance(origins, (list, tuple)):
+        origins = [None]  # a string would be read character by character
+    for origin in origins:
+        parts = urlsplit(origin) if isinstance(origin, str) else None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or parts.username
+        ):
+            messages.append(
+                Error(
+                    'BFF["ALLOWED_RETURN_ORIGINS"] holds something not an origin.',
+                    hint=f'Got {origin!r}; write origins like "https://app.example.com".',
+                    id="django_bff.E033",
+                )
+            )
+    return messages
+
+
 def _check_proxy(user: dict[str, Any]) -> list[CheckMessage]:
-    messages = _check_routes(user) + _check_clients(user) + _check_assertions(user)
+    messages = _check_routes(user) + _check_clients(user) + _check_assertions(user) + _check_endpoints(user)
     patterns = _value(user, "ACCESS_TOKEN_RETRIEVERS")
     hint = 'Each entry: {"PATTERN": regex, "RETRIEVER": "dotted.path"}.'
     if not isinstance(patterns, (list, tuple)):

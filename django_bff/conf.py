@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     # Named clients for the client-credentials grant, and client assertions (private_key_jwt).
     "CLIENTS": {},
     "CLIENT_ASSERTION_SERVICE": None,
+    # The BFF's own endpoints (/bff/login ...).
+    "BASE_PATH": "bff/",
+    "ALLOWED_RETURN_ORIGINS": [],
     # Anti-forgery for BFF API routes (reference: the X-CSRF: 1 header).
     "ANTIFORGERY_HEADER": "X-CSRF",
     "ANTIFORGERY_VALUE": "1",

@@ -19,9 +19,14 @@ app_name = "django_bff"
 
 def __getattr__(name: str) -> Any:
     if name == "urlpatterns":
-        from django_bff.proxy import settings_routes
+        from django.urls import path
 
-        return list(settings_routes())
+        from django_bff.conf import bff_settings
+        from django_bff.proxy import settings_routes
+        from django_bff.views import LoginView
+
+        base = str(bff_settings.BASE_PATH)
+        return [path(f"{base}login", LoginView.as_view(), name="login"), *settings_routes()]
     raise AttributeError(name)
 
 

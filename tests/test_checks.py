@@ -387,3 +387,21 @@ def test_E028_unusable_assertion_service(bff: Any, service: Any) -> None:
 
 def test_E029_private_key_jwt_client_without_a_service(bff: Any) -> None:
     assert "django_bff.E029" in bff(CLIENTS={"j": {"CLIENT_ID": "j", "AUTH_METHOD": "private_key_jwt"}})
+
+
+@pytest.mark.parametrize("value", ["/bff/", "bff", 5])
+def test_E032_bad_base_path(bff: Any, value: Any) -> None:
+    assert "django_bff.E032" in bff(BASE_PATH=value)
+
+
+@pytest.mark.parametrize(
+    "value", ["app.example.com", ["https://app.example.com/path"], ["ftp://x"], ["https://u@x"], "https://x"]
+)
+def test_E033_bad_return_origins(bff: Any, value: Any) -> None:
+    assert "django_bff.E033" in bff(ALLOWED_RETURN_ORIGINS=value)
+
+
+def test_good_endpoint_settings(bff: Any) -> None:
+    assert bff(BASE_PATH="", ALLOWED_RETURN_ORIGINS=["https://app.example.com", "http://localhost:3000/"]) == [
+        "django_bff.W005"
+    ]

@@ -1,0 +1,190 @@
+"""/bff/login: returnUrl validation (an open-redirect battery) and prompt passthrough."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+#: Payloads that must never lead off the site (each is sent as the returnUrl value, i.e. decoded once).
+ATTACKS = [
+    "//evil.example",
+    "//evil.example/",
+    "///evil.example",
+    "////evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "\\/evil.example",
+    "/\\/evil.example",
+    "/%5cevil.example",
+    "/%5Cevil.example",
+    "%2f%2fevil.example",
+    "https://evil.example",
+    "http://evil.example",
+    "HTTPS://evil.example",
+    "https:evil.example",
+    "https:/evil.example",
+    "https:///evil.example",
+    "//evil.example@testserver",
+    "https://testserver@evil.example",
+    "https://testserver.evil.example",
+    "https://evil.example/testserver",
+    "//testserver@evil.example",
+    "javascript:alert(1)",
+    "JavaScript:alert(1)",
+    "javascript://%0aalert(1)",
+    "java\tscript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "file:///etc/passwd",
+    "ftp://evil.example",
+    " /path",
+    "/path ",
+    "\t/path",
+    "/pa\tth",
+    "/pa\nth",
+    "/pa\rth",
+    "\n//evil.example",
+    "\r\n//evil.example",
+    "/\x00evil",
+    "\x00//evil.example",
+    "/\x7f",
+    "//\tevil.example",
+    "/\t/evil.example",
+    "/ /evil.example",
+    "\u3002evil.example",
+    "\uff0f\uff0fevil.example",
+    "/\uff0fevil.example",
+    "\u2215\u2215evil.example",
+    "/\u2044evil.example",
+    "//evil\u3002example",
+    "//e\u0301vil.example",
+    "/\u200b/evil.example",
+    "\u202e//evil.example",
+    "/caf\u00e9",
+    "//%65vil.example",
+    "//evil%2eexample",
+    "//evil.example%2f",
+    "%2F%2Fevil.example",
+    "/%2F/evil.example",
+    "//evil.example:443",
+    "//127.0.0.1",
+    "//[::1]",
+    "//0x7f.1",
+    "//2130706433",
+    "//evil.example#@testserver",
+    "//evil.example?@testserver",
+    "https://evil.example#https://testserver/",
+    "https://evil.example?x=https://testserver/",
+    "/%0d%0aLocation:%20//evil.example",
+    "/%0aSet-Cookie:x=1",
+    "//evil.example/%2e%2e",
+    "https:\\\\evil.example",
+    "http:\\/evil.example",
+    "/\\\\evil.example",
+    "\\evil.example",
+    "evil.example",
+    "@evil.example",
+    ":evil.example",
+    "/.//evil.example",
+    "http://",
+    "https://",
+    "//",
+    "///",
+    "\\\\",
+    "https://user:pass@evil.example",
+    "https://testserver:80@evil.example",
+    "ws://evil.example",
+    "wss://evil.example",
+    "chrome://settings",
+    "about:blank",
+    "blob:https://evil.example/x",
+    "filesystem:https://evil.example/x",
+    "mailto:a@evil.example",
+    "tel:123",
+    "//evil.example\\@testserver",
+    "//\\evil.example",
+    "/\\\\/evil.example",
+    "///\\evil.example",
+    "https://evil.example\\@testserver",
+    "https://evil.example%2f@testserver",
+    "https://evil.example%23@testserver",
+    "/%09/evil.example",
+    "/%00/evil.example",
+    "//evil%00.example",
+    "https://evil.example:8443/x",
+    "https://testserver.example",
+]
+
+#: Local paths that are fine.
+LOCAL = ["/", "/orders", "/orders/42?tab=items#top", "/a/b/c/", "/search?q=%2F%2Fevil.example", "/%C3%A9t%C3%A9"]
+
+
+def login(client: Client, return_url: str | None, **extra: Any) -> Any:
+    data = {} if return_url is None else {"returnUrl": return_url}
+    return client.get("/bff/login", data, **extra)
+
+
+def test_the_battery_is_big_enough() -> None:
+    assert len(set(ATTACKS)) >= 100
+
+
+@pytest.mark.parametrize("payload", ATTACKS)
+def test_no_return_url_leads_off_the_site(client: Client, payload: str) -> None:
+    response = login(client, payload)
+    if response.status_code == 302:
+        # Accepted: then it was a local path, and that is where the callback will send the user.
+        stored = client.session["oidc_login_next"]
+        assert stored.startswith("/") and not stored.startswith("//") and "\\" not in stored
+        assert urlsplit(stored).netloc == ""
+    else:
+        assert response.status_code == 400 and response.json() == {"error": "invalid_return_url"}
+
+
+@pytest.mark.parametrize("path", LOCAL)
+def test_local_paths_start_the_login(client: Client, path: str) -> None:
+    response = login(client, path)
+    assert response.status_code == 302
+    authorize = urlsplit(response["Location"])
+    query = parse_qs(authorize.query)
+    assert query["client_id"] == ["bff"] and query["code_challenge_method"] == ["S256"] and "nonce" in query
+    assert client.session["oidc_login_next"] == path
+
+
+def test_no_return_url_means_home(client: Client) -> None:
+    assert login(client, None).status_code == 302
+    assert client.session["oidc_login_next"] == "/"
+
+
+def test_allowed_origins(client: Client, settings: Any) -> None:
+    settings.BFF = {**settings.BFF, "ALLOWED_RETURN_ORIGINS": ["https://app.example.com"]}
+    assert login(client, "https://app.example.com/after").status_code == 302
+    assert client.session["oidc_login_next"] == "https://app.example.com/after"
+    for other in ("https://app.example.com.evil.example/", "http://app.example.com/", "https://u@app.example.com/"):
+        assert login(client, other).status_code == 400
+
+
+@pytest.mark.parametrize("prompt", ["none", "login", "consent", "select_account"])
+def test_prompt_passes_through(client: Client, prompt: str) -> None:
+    response = client.get("/bff/login", {"returnUrl": "/x", "prompt": prompt})
+    assert parse_qs(urlsplit(response["Location"]).query)["prompt"] == [prompt]
+
+
+def test_unknown_prompt_is_refused(client: Client) -> None:
+    response = client.get("/bff/login", {"prompt": "none consent"})
+    assert response.status_code == 400 and response.json() == {"error": "invalid_prompt"}
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_real_login_comes_back_to_the_return_url(oidc: Any, bff_client: Any) -> None:
+    from tests.support.idp import complete_login
+
+    start = bff_client.get("/bff/login", {"returnUrl": "/orders/42?tab=items"})
+    final = complete_login(start["Location"], "http://127.0.0.1/oidc/callback/")
+    back = bff_client.get(urlsplit(final).path + "?" + urlsplit(final).query)
+    assert back.status_code == 302 and back["Location"] == "/orders/42?tab=items"
