@@ -11,17 +11,36 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import jwt
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils.crypto import get_random_string
 
+from django_bff import crypto
 from django_bff.conf import bff_settings
 from django_bff.signals import token_response_received
 from django_bff.stores import get_token_store
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["deliver_pending_tokens"]
+__all__ = ["deliver_pending_tokens", "SESSION_SID_KEY", "SESSION_ID_TOKEN_KEY"]
+
+#: The session's id for /bff/logout?sid= (written at login).
+SESSION_SID_KEY = "_bff_sid"
+#: The identity token, encrypted, for the end-session request's id_token_hint.
+SESSION_ID_TOKEN_KEY = "_bff_id_token"
+
+
+def _unverified_claims(identity_token: str | None) -> dict[str, Any]:
+    """Claims of an identity token already verified at login (None-safe)."""
+    if not identity_token:
+        return {}
+    try:
+        claims = jwt.decode(identity_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def deliver_pending_tokens(request: HttpRequest, user: Any) -> None:
@@ -32,6 +51,12 @@ def deliver_pending_tokens(request: HttpRequest, user: Any) -> None:
         return
     delattr(request, PENDING_TOKEN_ATTR)
     response, token = pending
+    # The session id the logout endpoint asks for: the provider's "sid" when the identity
+    # token has one (back-channel logout names it), else one of our own.
+    claims = _unverified_claims(token.identity_token)
+    request.session[SESSION_SID_KEY] = str(claims.get("sid") or get_random_string(32))
+    if token.identity_token:
+        request.session[SESSION_ID_TOKEN_KEY] = crypto.encrypt(token.identity_token.encode())
     if bff_settings.SAVE_TOKENS:
         store = get_token_store()
         store.clear_token(request)  # a new login replaces every earlier token

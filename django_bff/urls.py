@@ -23,10 +23,14 @@ def __getattr__(name: str) -> Any:
 
         from django_bff.conf import bff_settings
         from django_bff.proxy import settings_routes
-        from django_bff.views import LoginView
+        from django_bff.views import LoginView, LogoutView
 
         base = str(bff_settings.BASE_PATH)
-        return [path(f"{base}login", LoginView.as_view(), name="login"), *settings_routes()]
+        return [
+            path(f"{base}login", LoginView.as_view(), name="login"),
+            path(f"{base}logout", LogoutView.as_view(), name="logout"),
+            *settings_routes(),
+        ]
     raise AttributeError(name)
 
 

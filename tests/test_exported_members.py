@@ -45,7 +45,7 @@ PUBLIC = {
     "django_bff.clients": {"ClientConfig", "get_client"},
     "django_bff.assertions": {"ClientAssertionService", "PrivateKeyJwtAssertionService"},
     "django_bff.asgi": {"RequestBodyLimitMiddleware"},
-    "django_bff.views": {"LoginView"},
+    "django_bff.views": {"LoginView", "LogoutView"},
 }
 
 

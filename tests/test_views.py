@@ -188,3 +188,89 @@ def test_a_real_login_comes_back_to_the_return_url(oidc: Any, bff_client: Any) -
     final = complete_login(start["Location"], "http://127.0.0.1/oidc/callback/")
     back = bff_client.get(urlsplit(final).path + "?" + urlsplit(final).query)
     assert back.status_code == 302 and back["Location"] == "/orders/42?tab=items"
+
+
+# --- /bff/logout ------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_logout_revokes_clears_flushes_and_ends_the_session_at_the_idp(oidc: Any, bff_client: Any) -> None:
+    import jwt
+    import requests
+
+    from django_bff.stores import get_token_store
+    from tests.conftest import browser_login
+    from tests.test_integration_tokens import session_request
+
+    browser_login(bff_client)
+    request = session_request(bff_client)
+    sid = bff_client.session["_bff_sid"]
+    token = get_token_store().get_token(request)
+    assert sid == jwt.decode(token.identity_token, options={"verify_signature": False}).get("sid", sid)
+
+    refused = bff_client.get("/bff/logout", {"sid": "not-the-sid"})
+    assert refused.status_code == 400 and refused.json() == {"error": "invalid_sid"}
+    assert bff_client.get("/bff/logout").status_code == 400
+    assert bff_client.session["_auth_user_id"]
+
+    response = bff_client.get("/bff/logout", {"sid": sid, "returnUrl": "/"})
+    assert response.status_code == 302
+    location = urlsplit(response["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == oidc.end_session_endpoint
+    query = parse_qs(location.query)
+    assert query["post_logout_redirect_uri"] == ["http://127.0.0.1/"]
+    assert query["id_token_hint"] == [token.identity_token]
+    assert oidc.stats()["revocations"] == 1
+    assert "_auth_user_id" not in bff_client.session
+    assert get_token_store().get_token(request) is None
+    # The refresh token is dead at the provider.
+    dead = requests.post(
+        oidc.token_endpoint,
+        data={"grant_type": "refresh_token", "refresh_token": token.refresh_token},
+        auth=("bff", "bff-secret"),
+        timeout=10,
+    )
+    assert dead.json()["error"] == "invalid_grant"
+
+
+def test_anonymous_logout_goes_to_the_return_url(client: Client) -> None:
+    response = client.get("/bff/logout", {"returnUrl": "/bye"})
+    assert response.status_code == 302 and response["Location"] == "/bye"
+    assert client.get("/bff/logout", {"returnUrl": "//evil.example"}).status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_logout_without_a_provider_end_session_endpoint(client: Client, user: Any, settings: Any) -> None:
+    settings.BFF = {**settings.BFF, "AUTHORITY": None}
+    client.force_login(user)
+    session = client.session
+    session["_bff_sid"] = "s-1"
+    session.save()
+    response = client.get("/bff/logout", {"sid": "s-1", "returnUrl": "/bye"})
+    assert response.status_code == 302 and response["Location"] == "/bye"
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db(transaction=True)
+def test_logout_without_an_identity_token_names_the_client(client: Client, user: Any) -> None:
+    import responses
+
+    client.force_login(user)
+    session = client.session
+    session["_bff_sid"] = "s-1"
+    session["_bff_id_token"] = "f:not-decryptable"
+    session.save()
+    with responses.RequestsMock() as mock:
+        mock.get(
+            "http://127.0.0.1:9/.well-known/openid-configuration",
+            json={"issuer": "http://127.0.0.1:9", "end_session_endpoint": "http://127.0.0.1:9/session/end?ui=1"},
+        )
+        response = client.get("/bff/logout", {"sid": "s-1"})
+    location = urlsplit(response["Location"])
+    assert location.path == "/session/end"
+    assert parse_qs(location.query) == {
+        "ui": ["1"],
+        "post_logout_redirect_uri": ["http://testserver/"],
+        "client_id": ["bff"],
+    }
