@@ -274,3 +274,14 @@ def test_logout_without_an_identity_token_names_the_client(client: Client, user:
         "post_logout_redirect_uri": ["http://testserver/"],
         "client_id": ["bff"],
     }
+
+
+@pytest.mark.parametrize("payload", ATTACKS)
+def test_no_return_url_leads_off_the_site_from_logout_either(client: Client, payload: str) -> None:
+    response = client.get("/bff/logout", {"returnUrl": payload})
+    if response.status_code == 302:
+        target = response["Location"]
+        assert target.startswith("/") and not target.startswith("//") and "\\" not in target
+        assert urlsplit(target).netloc == ""
+    else:
+        assert response.status_code == 400 and response.json() == {"error": "invalid_return_url"}
