@@ -11,15 +11,17 @@ The tree::
     │   ├── TokenServiceUnavailable    down, slow, 5xx or not JSON: transient (503)
     │   └── TokenRequestRejected       an OAuth error answer such as invalid_grant
     ├── AccessTokenUnavailable     no token to attach to an outgoing request (401 or 503)
-    └── ProxyError                 a proxied call that cannot be made or completed
-        ├── AntiforgeryRequired        the anti-forgery header is missing (401)
-        ├── CsrfFailed                 a route without it lacks Django's CSRF token (403)
-        ├── InvalidContentLength       a Content-Length that is not a number (400)
-        ├── InvalidProxyPath           the path would leave the target (400; also SuspiciousOperation)
-        ├── LengthRequired             a request body without Content-Length (411)
-        ├── RequestBodyTooLarge        over BFF["MAX_REQUEST_BODY"] (413)
-        ├── UpstreamUnavailable        the remote API cannot be reached (502)
-        └── UpstreamTimeout            the remote API did not answer in time (504)
+    ├── ProxyError                 a proxied call that cannot be made or completed
+    │   ├── AntiforgeryRequired        the anti-forgery header is missing (401)
+    │   ├── CsrfFailed                 a route without it lacks Django's CSRF token (403)
+    │   ├── InvalidContentLength       a Content-Length that is not a number (400)
+    │   ├── InvalidProxyPath           the path would leave the target (400; also SuspiciousOperation)
+    │   ├── LengthRequired             a request body without Content-Length (411)
+    │   ├── RequestBodyTooLarge        over BFF["MAX_REQUEST_BODY"] (413)
+    │   ├── UpstreamUnavailable        the remote API cannot be reached (502)
+    │   └── UpstreamTimeout            the remote API did not answer in time (504)
+    └── InvalidLogoutToken         a back-channel logout token that fails validation
+                                   (400; also SuspiciousOperation)
 
 Runtime errors carry ``status_code`` and ``default_code``, the HTTP status and
 code a BFF endpoint answers with. Messages never contain a token, a secret or an
@@ -49,6 +51,7 @@ __all__ = [
     "RequestBodyTooLarge",
     "UpstreamUnavailable",
     "UpstreamTimeout",
+    "InvalidLogoutToken",
 ]
 
 
@@ -190,3 +193,10 @@ class InvalidContentLength(ProxyError):
 
     status_code = 400
     default_code = "invalid_content_length"
+
+
+class InvalidLogoutToken(BFFError, SuspiciousOperation):
+    """A back-channel logout token that fails validation (the message says which rule, never the token)."""
+
+    status_code = 400
+    default_code = "invalid_logout_token"

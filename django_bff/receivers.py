@@ -3,7 +3,9 @@
 * ``user_logged_in``: a login's token response (kept on the request by
   :class:`~django_bff.auth.BFFAuthenticationBackend`) goes to the store, now that
   ``login()`` has cycled the session key, and ``token_response_received`` is sent.
-* ``user_logged_out``: the session's tokens are cleared before Django flushes it.
+  The session is recorded in the session index (:mod:`django_bff.sessions`).
+* ``user_logged_out``: the session's tokens are cleared and its index entry
+  dropped before Django flushes it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.utils.crypto import get_random_string
 
 from django_bff import crypto
 from django_bff.conf import bff_settings
+from django_bff.sessions import SESSION_SID_KEY, forget_session, record_session
 from django_bff.signals import token_response_received
 from django_bff.stores import get_token_store
 
@@ -26,8 +29,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["deliver_pending_tokens", "SESSION_SID_KEY", "SESSION_ID_TOKEN_KEY"]
 
-#: The session's id for /bff/logout?sid= (written at login).
-SESSION_SID_KEY = "_bff_sid"
 #: The identity token, encrypted, for the end-session request's id_token_hint.
 SESSION_ID_TOKEN_KEY = "_bff_id_token"
 
@@ -54,7 +55,8 @@ def deliver_pending_tokens(request: HttpRequest, user: Any) -> None:
     # The session id the logout endpoint asks for: the provider's "sid" when the identity
     # token has one (back-channel logout names it), else one of our own.
     claims = _unverified_claims(token.identity_token)
-    request.session[SESSION_SID_KEY] = str(claims.get("sid") or get_random_string(32))
+    sub = str(claims.get("sub") or getattr(user, "get_username", lambda: "")())
+    record_session(request, sub, str(claims.get("sid") or get_random_string(32)))
     if token.identity_token:
         request.session[SESSION_ID_TOKEN_KEY] = crypto.encrypt(token.identity_token.encode())
     if bff_settings.SAVE_TOKENS:
@@ -81,3 +83,7 @@ def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
         get_token_store().clear_token(request)
     except Exception:
         logger.exception("could not clear the session's tokens at logout")
+    try:
+        forget_session(request)
+    except Exception:
+        logger.exception("could not drop the session from the session index")

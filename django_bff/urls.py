@@ -1,4 +1,8 @@
-"""``path("", include("django_bff.urls"))``: the routes of ``BFF["REMOTE_APIS"]``.
+"""``path("", include("django_bff.urls"))``: the BFF's endpoints and the routes of ``BFF["REMOTE_APIS"]``.
+
+``bff/login``, ``bff/logout``, ``bff/user`` and ``bff/backchannel`` (under
+``BFF["BASE_PATH"]``), named ``login``, ``logout``, ``user`` and ``backchannel``
+in the ``django_bff`` namespace.
 
 ``urlpatterns`` is computed when Django's resolver asks for it (PEP 562), not at
 import, so the settings are read at call time and a change of ``BFF`` (with
@@ -23,12 +27,14 @@ def __getattr__(name: str) -> Any:
 
         from django_bff.conf import bff_settings
         from django_bff.proxy import settings_routes
-        from django_bff.views import LoginView, LogoutView
+        from django_bff.views import BackchannelLogoutView, LoginView, LogoutView, UserView
 
         base = str(bff_settings.BASE_PATH)
         return [
             path(f"{base}login", LoginView.as_view(), name="login"),
             path(f"{base}logout", LogoutView.as_view(), name="logout"),
+            path(f"{base}user", UserView.as_view(), name="user"),
+            path(f"{base}backchannel", BackchannelLogoutView.as_view(), name="backchannel"),
             *settings_routes(),
         ]
     raise AttributeError(name)

@@ -1,4 +1,4 @@
-"""The BFF's own endpoints: ``/bff/login`` (more follow: logout, user, back-channel logout).
+"""The BFF's own endpoints: ``/bff/login``, ``/bff/logout``, ``/bff/user``, ``/bff/backchannel``.
 
 ``/bff/login?returnUrl=/orders&prompt=none`` starts the OpenID Connect login
 (authorization code with PKCE, state and nonce, through mozilla-django-oidc)
@@ -9,33 +9,46 @@ must be a local path, or an absolute URL on an origin of
 user to another site (an open redirect). ``prompt`` (``none``, ``login``,
 ``consent``, ``select_account``) passes through; ``prompt=none`` is the silent
 login.
+
+``/bff/logout``, ``/bff/user`` and ``/bff/backchannel`` are described on their
+views below and in ``docs/endpoints.rst``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
+import jwt
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, JsonResponse, QueryDict
+from django.urls import reverse
 from django.utils.crypto import constant_time_compare
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from mozilla_django_oidc.views import OIDCAuthenticationRequestView  # type: ignore[import-untyped]
 
 from django_bff import crypto
 from django_bff.backchannel import get_endpoint
 from django_bff.clients import get_client
 from django_bff.conf import bff_settings
-from django_bff.exceptions import BFFError
-from django_bff.receivers import SESSION_ID_TOKEN_KEY, SESSION_SID_KEY
-from django_bff.responses import error_response
+from django_bff.exceptions import AntiforgeryRequired, BFFError, InvalidLogoutToken
+from django_bff.logout_tokens import forget_jti, remember_jti, validate_logout_token
+from django_bff.middleware import dont_slide, will_slide
+from django_bff.proxy import check_antiforgery
+from django_bff.receivers import SESSION_ID_TOKEN_KEY
+from django_bff.responses import error_response, response_for
+from django_bff.sessions import SESSION_SID_KEY, SESSION_SUB_KEY, end_sessions, session_expires_at
 from django_bff.token_manager import revoke_refresh_token
 
-__all__ = ["LoginView", "LogoutView", "safe_return_url"]
+__all__ = ["LoginView", "LogoutView", "UserView", "BackchannelLogoutView", "safe_return_url"]
 
+logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("django.security.django_bff")
 
 _PROMPTS = frozenset({"none", "login", "consent", "select_account"})
@@ -101,7 +114,8 @@ class LogoutView(View):
     A logged-in user must present the session's ``sid`` (given by ``/bff/user``
     as ``bff:logout_url``), so a third-party page cannot log users out: a wrong
     or missing one answers 400 ``{"error": "invalid_sid"}``. Then the refresh
-    token is revoked (RFC 7009, best effort), the tokens are cleared, the Django
+    token is revoked (RFC 7009, best effort; ``BFF["REVOKE_REFRESH_TOKEN_ON_LOGOUT"]``),
+    the tokens are cleared, the Django
     session is flushed, and the browser goes to the provider's end-session
     endpoint with ``id_token_hint`` and ``post_logout_redirect_uri`` (the
     absolute ``returnUrl``), or straight to ``returnUrl`` when the provider has
@@ -121,7 +135,8 @@ class LogoutView(View):
         if not isinstance(expected, str) or not constant_time_compare(sid, expected):
             security_logger.warning("logout refused: the sid does not match the session's")
             return error_response(400, "invalid_sid")
-        revoke_refresh_token(request)
+        if bff_settings.REVOKE_REFRESH_TOKEN_ON_LOGOUT:
+            revoke_refresh_token(request)
         id_token = _session_id_token(request)
         try:
             end_session = get_endpoint("end_session_endpoint")
@@ -147,3 +162,112 @@ def _session_id_token(request: HttpRequest) -> str | None:
         return crypto.decrypt(value).decode()
     except crypto.InvalidToken:
         return None
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class UserView(View):
+    """``/bff/user``: who is logged in, for the browser app.
+
+    Needs the anti-forgery header (else 401
+    ``{"error": "antiforgery_header_required"}``). Anonymous: 401
+    ``{"error": "not_authenticated"}``, or ``200 null`` when
+    ``BFF["ANONYMOUS_SESSION_RESPONSE"]`` is 200. Logged in: a JSON array of
+    ``{"type": ..., "value": ...}``, the identity token's claims (filtered by
+    ``BFF["USER_CLAIMS"]`` and ``BFF["USER_CLAIMS_EXCLUDED"]``; a list claim gives
+    one entry per value), then ``bff:logout_url`` (``/bff/logout?sid=...``) and
+    ``bff:session_expires_in`` (seconds). ``?slide=false`` answers without
+    extending the session (with :class:`django_bff.middleware.SessionMiddleware`),
+    so polling does not keep a session alive.
+
+    Override :meth:`get_claims` in a subclass to shape the claims.
+    """
+
+    http_method_names = ["get"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            check_antiforgery(request)
+        except AntiforgeryRequired as e:
+            return response_for(e)
+        if request.GET.get("slide", "").lower() in ("false", "0", "no"):
+            dont_slide(request)
+        if not request.user.is_authenticated:
+            if int(bff_settings.ANONYMOUS_SESSION_RESPONSE) == 200:
+                return _no_store(JsonResponse(None, safe=False))
+            return error_response(401, "not_authenticated")
+        items: list[dict[str, Any]] = []
+        for name, value in self.get_claims(request).items():
+            for one in value if isinstance(value, list) else [value]:
+                items.append({"type": name, "value": one})
+        sid = str(request.session.get(SESSION_SID_KEY, ""))
+        namespace = request.resolver_match.namespace if request.resolver_match else "django_bff"
+        logout_url = reverse(f"{namespace}:logout" if namespace else "logout")
+        items.append({"type": "bff:logout_url", "value": f"{logout_url}?sid={quote(sid, safe='')}"})
+        items.append({"type": "bff:session_expires_in", "value": self.session_expires_in(request)})
+        return _no_store(JsonResponse(items, safe=False))
+
+    def get_claims(self, request: HttpRequest) -> dict[str, Any]:
+        """The claims to show: the identity token's, filtered by the settings."""
+        id_token = _session_id_token(request)
+        claims: dict[str, Any] = {}
+        if id_token:
+            try:
+                # Verified at login; read again here, from our own encrypted copy.
+                claims = jwt.decode(id_token, options={"verify_signature": False})
+            except jwt.PyJWTError:
+                claims = {}
+        if not claims and isinstance(request.session.get(SESSION_SUB_KEY), str):
+            claims = {"sub": request.session[SESSION_SUB_KEY]}
+        wanted = bff_settings.USER_CLAIMS
+        excluded = set(bff_settings.USER_CLAIMS_EXCLUDED or ())
+        return {
+            name: value for name, value in claims.items() if (wanted is None or name in wanted) and name not in excluded
+        }
+
+    @staticmethod
+    def session_expires_in(request: HttpRequest) -> int:
+        """Seconds until the session expires, counting the save this response may make."""
+        if will_slide(request):
+            return int(request.session.get_expiry_age())
+        return max(0, int(session_expires_at(request.session) - time.time()))
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class BackchannelLogoutView(View):
+    """``/bff/backchannel``: OpenID Connect Back-Channel Logout 1.0.
+
+    The provider POSTs ``logout_token`` (form-encoded). A token that passes every
+    rule of :mod:`django_bff.logout_tokens` ends the matching sessions (the one
+    ``sid``, or all of ``sub``) through the session index, wherever they live:
+    200 with ``Cache-Control: no-store``. Anything invalid answers 400
+    ``{"error": "invalid_logout_token"}``; a valid token whose sessions could not
+    be ended (storage down) 400 ``{"error": "logout_failed"}``, and its ``jti`` is
+    forgotten so the provider may retry. CSRF-exempt: the signed token is the
+    proof, and the caller is the provider, not a browser.
+    """
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if request.content_type != "application/x-www-form-urlencoded":
+            security_logger.warning("back-channel logout refused: not a form post")
+            return error_response(400, "invalid_logout_token")
+        token = request.POST.get("logout_token", "")
+        try:
+            claims = validate_logout_token(token)
+            remember_jti(claims)
+        except InvalidLogoutToken as e:
+            security_logger.warning("back-channel logout refused: %s", e)
+            return response_for(e)
+        try:
+            ended = end_sessions(sub=claims.get("sub"), sid=claims.get("sid"))
+        except Exception:
+            logger.exception("back-channel logout: the sessions could not be ended")
+            forget_jti(claims)
+            return error_response(400, "logout_failed")
+        logger.info("back-channel logout ended %d session(s)", ended)
+        return _no_store(HttpResponse(status=200))
