@@ -40,8 +40,15 @@ _NUMBERS: dict[str, tuple[float, bool, bool]] = {
     "PROXY_READ_TIMEOUT": (0, False, True),
     "PROXY_POOL_SIZE": (1, True, False),
     "PROXY_CHUNK_SIZE": (1024, True, False),
+    "BACKCHANNEL_LOGOUT_MAX_AGE": (0, False, True),
 }
-_BOOLEANS = ("SAVE_TOKENS", "ENCRYPT_TOKENS", "ALLOW_INSECURE_UPSTREAMS")
+_BOOLEANS = ("SAVE_TOKENS", "ENCRYPT_TOKENS", "ALLOW_INSECURE_UPSTREAMS", "REVOKE_REFRESH_TOKEN_ON_LOGOUT")
+#: JWS algorithms a back-channel logout token may use (asymmetric only).
+_LOGOUT_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+_DJANGO_SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+_BFF_SESSION_MIDDLEWARE = "django_bff.middleware.SessionMiddleware"
 
 
 def _value(user: dict[str, Any], name: str) -> Any:
@@ -61,6 +68,8 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     messages += _check_cache(user)
     messages += _check_oidc()
     messages += _check_proxy(user)
+    messages += _check_sessions(user)
+    messages += _check_cookies()
     return messages
 
 
@@ -574,4 +583,114 @@ def _check_proxy(user: dict[str, Any]) -> list[CheckMessage]:
         )
     messages += _check_verify(user, "PROXY_VERIFY", "remote APIs", "W009", "E024")
     messages += _check_cert(user, "PROXY_CLIENT_CERT", "E024")
+    return messages
+
+
+def _check_sessions(user: dict[str, Any]) -> list[CheckMessage]:
+    from django_bff.exceptions import BFFImproperlyConfigured
+    from django_bff.sessions import get_session_index
+
+    messages: list[CheckMessage] = []
+    try:
+        get_session_index()
+    except BFFImproperlyConfigured as e:
+        messages.append(Error('BFF["SESSION_INDEX"] is not usable.', hint=str(e)[:300], id="django_bff.E034"))
+    anonymous = _value(user, "ANONYMOUS_SESSION_RESPONSE")
+    if anonymous not in (401, 200) or isinstance(anonymous, bool):
+        messages.append(
+            Error(
+                'BFF["ANONYMOUS_SESSION_RESPONSE"] must be 401 or 200.',
+                hint=f"Got {anonymous!r}; 200 answers null to anonymous users.",
+                id="django_bff.E035",
+            )
+        )
+    for name, nullable in (("USER_CLAIMS", True), ("USER_CLAIMS_EXCLUDED", False)):
+        value = _value(user, name)
+        if (value is None and nullable) or (
+            isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        ):
+            continue
+        messages.append(
+            Error(
+                f'BFF["{name}"] must be a list of claim names.',
+                hint=f"Got {value!r}." + (" None shows every claim." if nullable else ""),
+                id="django_bff.E036",
+            )
+        )
+    algorithms = _value(user, "BACKCHANNEL_LOGOUT_ALGORITHMS")
+    if (
+        not isinstance(algorithms, (list, tuple))
+        or not algorithms
+        or not all(isinstance(a, str) and a in _LOGOUT_ALGORITHMS for a in algorithms)
+    ):
+        messages.append(
+            Error(
+                'BFF["BACKCHANNEL_LOGOUT_ALGORITHMS"] has an unusable algorithm.',
+                hint=f"Use some of {', '.join(sorted(_LOGOUT_ALGORITHMS))} (never none or HS*).",
+                id="django_bff.E037",
+            )
+        )
+    if not _value(user, "AUTHORITY"):
+        messages.append(
+            Warning(
+                'Back-channel logout needs BFF["AUTHORITY"] to check "iss".',
+                hint="Set it to the provider's issuer; until then /bff/backchannel answers 400.",
+                id="django_bff.W016",
+            )
+        )
+    return messages
+
+
+def _check_cookies() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if not settings.DEBUG and not settings.SESSION_COOKIE_SECURE:
+        messages.append(
+            Warning(
+                "SESSION_COOKIE_SECURE is False: the session cookie can travel over http.",
+                hint="Set SESSION_COOKIE_SECURE = True (and a __Host- SESSION_COOKIE_NAME).",
+                id="django_bff.W010",
+            )
+        )
+    if not settings.SESSION_COOKIE_HTTPONLY:
+        messages.append(
+            Warning(
+                "SESSION_COOKIE_HTTPONLY is False: scripts can read the session cookie.",
+                hint="Set SESSION_COOKIE_HTTPONLY = True: the cookie is the user's only credential.",
+                id="django_bff.W011",
+            )
+        )
+    samesite = str(settings.SESSION_COOKIE_SAMESITE).lower()
+    if samesite == "none":
+        messages.append(
+            Warning(
+                'SESSION_COOKIE_SAMESITE is "None": other sites send the cookie along.',
+                hint='Use "Lax": the login callback still works, cross-site posts do not carry it.',
+                id="django_bff.W012",
+            )
+        )
+    elif samesite == "strict":
+        messages.append(
+            Warning(
+                'SESSION_COOKIE_SAMESITE is "Strict": logins cannot finish.',
+                hint="The provider's redirect back is cross-site: the login state is lost. Use Lax.",
+                id="django_bff.W013",
+            )
+        )
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if settings.SESSION_SAVE_EVERY_REQUEST and _DJANGO_SESSION_MIDDLEWARE in middleware:
+        messages.append(
+            Warning(
+                "SESSION_SAVE_EVERY_REQUEST: /bff/user?slide=false would extend sessions.",
+                hint=f'Replace "{_DJANGO_SESSION_MIDDLEWARE}" by "{_BFF_SESSION_MIDDLEWARE}".',
+                id="django_bff.W014",
+            )
+        )
+    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.signed_cookies":
+        messages.append(
+            Warning(
+                "signed_cookies sessions cannot be ended from the server.",
+                hint="Back-channel logout and bff_sessions revoke need a server-side SESSION_ENGINE.",
+                id="django_bff.W015",
+            )
+        )
     return messages

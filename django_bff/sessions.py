@@ -79,6 +79,8 @@ SESSION_SUB_KEY = "_bff_sub"
 SESSION_EXPIRES_KEY = "_bff_expires_at"
 #: The ``expires`` last written to the index for this session (epoch seconds).
 SESSION_INDEXED_KEY = "_bff_indexed_until"
+#: Seconds an index entry outlives its ``expires`` (clock steps, a session that slid a moment ago).
+GRACE = 60
 
 
 def _digest(value: str) -> str:
@@ -213,7 +215,7 @@ class CacheSessionIndex(SessionIndex):
     """The index in a Django cache: one entry per ``sub`` holding that user's sessions.
 
     Finds by ``sub`` or ``sid``, not every session. Entries expire with the
-    cache (their timeout is the latest ``expires``). The cache must be shared by
+    cache (their timeout is the latest ``expires`` plus a minute's grace). The cache must be shared by
     every server and must not evict keys early (Redis: ``maxmemory-policy
     noeviction`` or a ``volatile-*`` policy with enough memory).
     ``OPTIONS``: ``CACHE`` (default ``BFF["CACHE"]``), ``KEY_PREFIX``.
@@ -248,10 +250,10 @@ class CacheSessionIndex(SessionIndex):
             time.sleep(0.02)
         try:
             now = time.time()
-            entries = {d: e for d, e in self._entries(sub).items() if e["expires"] > now}
+            entries = {d: e for d, e in self._entries(sub).items() if e["expires"] + GRACE > now}
             change(entries)
             if entries:
-                timeout = max(1, int(max(e["expires"] for e in entries.values()) - now) + 1)
+                timeout = max(1, int(max(e["expires"] for e in entries.values()) - now) + GRACE)
                 self.cache.set(self._sub_key(sub), entries, timeout)
             else:
                 self.cache.delete(self._sub_key(sub))
@@ -272,7 +274,7 @@ class CacheSessionIndex(SessionIndex):
             }
 
         self._update(info.sub, change)
-        timeout = max(1, int(expires - time.time()) + 1)
+        timeout = max(1, int(expires - time.time()) + GRACE)
         self.cache.set(self._pointer_key("sid", info.sid), info.sub, timeout)
         self.cache.set(self._pointer_key("key", digest), info.sub, timeout)
 
@@ -294,7 +296,7 @@ class CacheSessionIndex(SessionIndex):
         now = time.time()
         found = []
         for entry in self._entries(sub).values():
-            if entry["expires"] <= now or (sid is not None and entry["sid"] != sid):
+            if entry["expires"] + GRACE <= now or (sid is not None and entry["sid"] != sid):
                 continue
             key = _decrypt_key(entry["key"])
             if key is not None:
@@ -387,7 +389,7 @@ def note_session_saved(request: HttpRequest) -> None:
     session[SESSION_EXPIRES_KEY] = int(expires)
     indexed = session.get(SESSION_INDEXED_KEY)
     key = session.session_key
-    if not key or not isinstance(sub, str) or (isinstance(indexed, (int, float)) and expires <= indexed):
+    if not key or not isinstance(sub, str) or (isinstance(indexed, (int, float)) and expires <= indexed + GRACE):
         return
     until = int(expires + age / 2)
     get_session_index().save(

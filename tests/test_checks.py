@@ -23,8 +23,9 @@ def bff(settings: Any) -> Any:
     return set_bff
 
 
-def test_test_settings_pass_with_only_the_locmem_warning() -> None:
-    assert ids() == ["django_bff.W005"]
+def test_test_settings_pass_with_only_the_locmem_and_http_cookie_warnings() -> None:
+    # The suite talks plain http to its servers, so its cookie cannot be Secure.
+    assert ids() == ["django_bff.W005", "django_bff.W010"]
 
 
 def test_manage_py_check_runs_our_checks(settings: Any) -> None:
@@ -118,7 +119,7 @@ def test_E008_good_keys_pass(bff: Any) -> None:
 
 def test_E009_and_W001_signed_cookies(bff: Any, settings: Any) -> None:
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
-    assert bff() == ["django_bff.W001", "django_bff.W005"]
+    assert bff() == ["django_bff.W001", "django_bff.W005", "django_bff.W010", "django_bff.W015"]
     assert "django_bff.E009" in bff(ENCRYPT_TOKENS=False)
     # CacheTokenStore keeps tokens out of the cookie: no warning.
     assert "django_bff.W001" not in bff(
@@ -201,7 +202,7 @@ def test_W005_locmem_cache() -> None:
 
 def test_no_W005_on_redis(settings: Any) -> None:
     settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}}
-    assert ids() == []
+    assert ids() == ["django_bff.W010"]
 
 
 @pytest.mark.parametrize("name", ["OIDC_STORE_ACCESS_TOKEN", "OIDC_STORE_ID_TOKEN"])
@@ -272,7 +273,7 @@ def test_good_routes_pass(bff: Any) -> None:
         ACCESS_TOKEN_RETRIEVERS=[
             {"PATTERN": "^/api/", "RETRIEVER": "django_bff.retrievers.DefaultAccessTokenRetriever"}
         ],
-    ) == ["django_bff.W005"]
+    ) == ["django_bff.W005", "django_bff.W010"]
 
 
 @pytest.mark.parametrize(
@@ -370,7 +371,7 @@ def test_E027_secret_method_without_secret(bff: Any) -> None:
 def test_good_clients_and_routes_naming_them(bff: Any) -> None:
     clients = {"billing": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "ISSUER": "https://idp.example"}}
     routes = [{**GOOD_ROUTE, "TOKEN_TYPE": "client", "CLIENT": "billing"}]
-    assert bff(CLIENTS=clients, REMOTE_APIS=routes) == ["django_bff.W005"]
+    assert bff(CLIENTS=clients, REMOTE_APIS=routes) == ["django_bff.W005", "django_bff.W010"]
 
 
 @pytest.mark.parametrize(
@@ -403,5 +404,85 @@ def test_E033_bad_return_origins(bff: Any, value: Any) -> None:
 
 def test_good_endpoint_settings(bff: Any) -> None:
     assert bff(BASE_PATH="", ALLOWED_RETURN_ORIGINS=["https://app.example.com", "http://localhost:3000/"]) == [
-        "django_bff.W005"
+        "django_bff.W005",
+        "django_bff.W010",
     ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["nope", {"BACKEND": "django_bff.nope.X"}, {"BACKEND": "django_bff.stores.SessionTokenStore"}],
+)
+def test_E034_bad_session_index(bff: Any, value: Any) -> None:
+    assert "django_bff.E034" in bff(SESSION_INDEX=value)
+
+
+@pytest.mark.parametrize("value", [403, "401", True, None])
+def test_E035_bad_anonymous_response(bff: Any, value: Any) -> None:
+    assert "django_bff.E035" in bff(ANONYMOUS_SESSION_RESPONSE=value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("USER_CLAIMS", "sub"), ("USER_CLAIMS", [1]), ("USER_CLAIMS_EXCLUDED", None), ("USER_CLAIMS_EXCLUDED", "x")],
+)
+def test_E036_bad_claim_lists(bff: Any, name: str, value: Any) -> None:
+    assert "django_bff.E036" in bff(**{name: value})
+
+
+@pytest.mark.parametrize("value", [[], ["none"], ["HS256"], ["RS256", "XX1"], "RS256"])
+def test_E037_bad_logout_algorithms(bff: Any, value: Any) -> None:
+    assert "django_bff.E037" in bff(BACKCHANNEL_LOGOUT_ALGORITHMS=value)
+
+
+def test_good_session_settings(bff: Any) -> None:
+    assert bff(
+        SESSION_INDEX={"BACKEND": "django_bff.sessions.CacheSessionIndex", "OPTIONS": {"CACHE": "default"}},
+        ANONYMOUS_SESSION_RESPONSE=200,
+        USER_CLAIMS=["sub", "name"],
+        USER_CLAIMS_EXCLUDED=[],
+        BACKCHANNEL_LOGOUT_ALGORITHMS=["ES256"],
+        REVOKE_REFRESH_TOKEN_ON_LOGOUT=False,
+    ) == ["django_bff.W005", "django_bff.W010"]
+
+
+def test_E006_revoke_on_logout_must_be_a_boolean(bff: Any) -> None:
+    assert "django_bff.E006" in bff(REVOKE_REFRESH_TOKEN_ON_LOGOUT="yes")
+
+
+def test_W010_insecure_cookie_outside_debug(settings: Any) -> None:
+    assert "django_bff.W010" in ids()
+    settings.SESSION_COOKIE_SECURE = True
+    assert "django_bff.W010" not in ids()
+    settings.SESSION_COOKIE_SECURE = False
+    settings.DEBUG = True
+    assert "django_bff.W010" not in ids()
+
+
+def test_W011_cookie_not_httponly(settings: Any) -> None:
+    settings.SESSION_COOKIE_HTTPONLY = False
+    assert "django_bff.W011" in ids()
+
+
+@pytest.mark.parametrize(("value", "check_id"), [("None", "django_bff.W012"), ("Strict", "django_bff.W013")])
+def test_W012_W013_samesite(settings: Any, value: str, check_id: str) -> None:
+    settings.SESSION_COOKIE_SAMESITE = value
+    assert check_id in ids()
+    settings.SESSION_COOKIE_SAMESITE = "Lax"
+    assert check_id not in ids()
+
+
+def test_W014_save_every_request_with_djangos_session_middleware(settings: Any) -> None:
+    settings.SESSION_SAVE_EVERY_REQUEST = True
+    assert "django_bff.W014" not in ids()  # the test settings use django_bff.middleware.SessionMiddleware
+    settings.MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
+    assert "django_bff.W014" in ids()
+
+
+def test_W015_signed_cookie_sessions(settings: Any) -> None:
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    assert "django_bff.W015" in ids()
+
+
+def test_W016_no_authority_for_backchannel_logout(bff: Any) -> None:
+    assert "django_bff.W016" in bff(AUTHORITY=None)

@@ -16,6 +16,7 @@ rotate on every use.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import shutil
@@ -410,7 +411,9 @@ class LoginError(RuntimeError):
     """The provider showed an error page (or something unexpected) during login."""
 
 
-def complete_login(authorization_url: str, redirect_uri_prefix: str, login: str = "alice") -> str:
+def complete_login(
+    authorization_url: str, redirect_uri_prefix: str, login: str = "alice", browser: requests.Session | None = None
+) -> str:
     """Act as a browser: log in at the IdP and return the final redirect URL.
 
     Follows redirects from ``authorization_url``, submits the dev login form
@@ -419,8 +422,9 @@ def complete_login(authorization_url: str, redirect_uri_prefix: str, login: str 
     returned without being requested. It carries ``code`` and ``state`` (or
     ``error`` when the provider redirects an OAuth error back to the client).
     Raises :class:`LoginError` if the provider shows an error page instead.
+    ``browser``: a session whose cookies (the provider's session) outlive the login.
     """
-    with requests.Session() as session:
+    with contextlib.nullcontext(browser) if browser is not None else requests.Session() as session:
         method, url, data = "GET", authorization_url, None
         forms_submitted = 0
         for _ in range(30):
@@ -460,3 +464,22 @@ def complete_login(authorization_url: str, redirect_uri_prefix: str, login: str 
                 method, data = "GET", None
                 url = requests.Request("GET", action, params=fields).prepare().url or action
     raise LoginError(f"too many redirects while logging in from {authorization_url}")
+
+
+def end_provider_session(browser: requests.Session, end_session_endpoint: str) -> requests.Response:
+    """Act as a browser at the provider's end-session page: confirm "sign me out".
+
+    The provider then ends its session and sends back-channel logout tokens to
+    the clients that took part in it.
+    """
+    page = browser.get(end_session_endpoint, timeout=_HTTP_TIMEOUT)
+    parser = _FormParser()
+    parser.feed(page.text)
+    if page.status_code != 200 or not parser.forms:
+        raise LoginError(f"no logout confirmation at {end_session_endpoint} (HTTP {page.status_code})")
+    form = parser.forms[0]
+    fields = {name: value for name, kind, value in form.inputs if kind == "hidden"}
+    fields["logout"] = "yes"
+    return browser.post(
+        urljoin(page.url, form.action or page.url), data=fields, allow_redirects=False, timeout=_HTTP_TIMEOUT
+    )

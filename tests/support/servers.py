@@ -80,9 +80,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(kind: str, env: dict[str, str] | None = None, workers: int = 1) -> Iterator[Server]:
+def serve(kind: str, env: dict[str, str] | None = None, workers: int = 1, port: int | None = None) -> Iterator[Server]:
     """Run ``tests.settings`` under ``kind`` with extra environment ``env``; yields the server."""
-    port = free_port()
+    port = port or free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="bff-server-"))
     log_path = log_dir / f"{kind}.log"
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT), **(env or {})}

@@ -1,0 +1,311 @@
+"""The server-side session index (django_bff.sessions), its middleware hooks and ``manage.py bff_sessions``."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from importlib import import_module
+from io import StringIO
+from typing import Any
+
+import pytest
+import responses
+from django.conf import settings as django_settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from django_bff import sessions
+from django_bff.exceptions import BFFImproperlyConfigured
+from django_bff.models import UserSession
+from django_bff.sessions import (
+    CacheSessionIndex,
+    DatabaseSessionIndex,
+    SessionIndex,
+    SessionInfo,
+    cleanup_sessions,
+    end_sessions,
+    get_session_index,
+    list_sessions,
+    record_session,
+)
+from django_bff.stores import get_token_store
+from django_bff.tokens import UserToken
+from tests.conftest import new_request
+
+CACHE_INDEX = {"BACKEND": "django_bff.sessions.CacheSessionIndex", "OPTIONS": {}}
+
+
+def login_session(sub: str, sid: str, *, tokens: bool = False) -> Any:
+    """A saved server-side session recorded in the index, as a BFF login leaves it."""
+    request = new_request()
+    record_session(request, sub, sid)
+    if tokens:
+        token = UserToken(
+            access_token=f"at-{sid}",
+            refresh_token=f"rt-{sid}",
+            expires_at=datetime.now(tz=timezone.utc) + timedelta(minutes=5),
+        )
+        get_token_store().store_token(request, token)
+    request.session.save()
+    return request
+
+
+def exists(request: Any) -> bool:
+    engine = import_module(django_settings.SESSION_ENGINE)
+    return bool(engine.SessionStore().exists(request.session.session_key))
+
+
+@pytest.fixture(params=["database", "cache"])
+def index(request: Any, settings: Any, db: Any) -> SessionIndex:
+    if request.param == "cache":
+        request.getfixturevalue("redis_cache")
+        settings.BFF = {**settings.BFF, "SESSION_INDEX": CACHE_INDEX}
+    return get_session_index()
+
+
+def test_the_default_index_is_the_database(db: Any) -> None:
+    assert type(get_session_index()) is DatabaseSessionIndex
+
+
+def test_login_records_the_session(index: SessionIndex) -> None:
+    request = login_session("alice", "s1")
+    [info] = list_sessions(sub="alice")
+    assert (info.sub, info.sid, info.session_key) == ("alice", "s1", request.session.session_key)
+    assert info.created <= datetime.now(tz=timezone.utc) < info.expires
+    assert abs((info.expires - info.created).total_seconds() - django_settings.SESSION_COOKIE_AGE) < 5
+    assert list_sessions(sid="s1") == [info]
+    assert list_sessions(sub="alice", sid="other") == []
+    assert list_sessions(sub="bob") == []
+
+
+def test_the_session_key_is_never_shown(index: SessionIndex) -> None:
+    request = login_session("alice", "s1")
+    key = request.session.session_key
+    [info] = list_sessions(sub="alice")
+    assert key not in repr(info) and key not in json.dumps(info.to_dict())
+    assert info.to_dict()["session"] == info.key_digest[:16]
+    if isinstance(index, DatabaseSessionIndex):
+        row = UserSession.objects.get()
+        assert key not in row.session_key and key not in str(row)
+
+
+def test_sessions_of_one_user_and_of_others(index: SessionIndex) -> None:
+    a1, a2, b = login_session("alice", "s1"), login_session("alice", "s2"), login_session("bob", "s3")
+    assert {i.sid for i in list_sessions(sub="alice")} == {"s1", "s2"}
+    assert end_sessions(sub="alice") == 2
+    assert not exists(a1) and not exists(a2) and exists(b)
+    assert list_sessions(sub="alice") == [] and [i.sid for i in list_sessions(sub="bob")] == ["s3"]
+
+
+def test_end_by_sid_ends_only_that_session(index: SessionIndex) -> None:
+    a1, a2 = login_session("alice", "s1"), login_session("alice", "s2")
+    assert end_sessions(sid="s2") == 1
+    assert exists(a1) and not exists(a2)
+    assert end_sessions(sid="s2") == 0
+    assert end_sessions(sub="bob", sid="s1") == 0 and exists(a1)
+
+
+def test_end_sessions_needs_a_filter(db: Any) -> None:
+    with pytest.raises(ValueError, match="sub or a sid"):
+        end_sessions()
+
+
+@responses.activate
+def test_ending_revokes_and_clears_the_tokens(index: SessionIndex, settings: Any, leak_guard: Any) -> None:
+    endpoint = "http://127.0.0.1:9/token/revocation"
+    settings.BFF = {**settings.BFF, "REVOCATION_ENDPOINT": endpoint}
+    revoke = responses.post(endpoint, status=200)
+    request = login_session("alice", "s1", tokens=True)
+    leak_guard.add("at-s1", "rt-s1")
+    ref_request = new_request(session_key=request.session.session_key)
+    assert get_token_store().get_token(ref_request) is not None
+    assert end_sessions(sub="alice") == 1
+    assert revoke.call_count == 1 and "token=rt-s1" in revoke.calls[0].request.body
+    assert get_token_store().get_token(ref_request) is None
+    assert not exists(request)
+
+
+@responses.activate
+def test_revocation_can_be_turned_off(db: Any, settings: Any, leak_guard: Any) -> None:
+    settings.BFF = {**settings.BFF, "REVOKE_REFRESH_TOKEN_ON_LOGOUT": False}
+    leak_guard.add("at-s1", "rt-s1")
+    request = login_session("alice", "s1", tokens=True)
+    assert end_sessions(sid="s1") == 1  # no revocation call: responses would refuse it
+    assert not exists(request)
+
+
+def test_ending_survives_a_failing_revocation(db: Any, settings: Any, leak_guard: Any) -> None:
+    # Nothing listens on port 9: the revocation fails, the session still ends.
+    settings.BFF = {**settings.BFF, "REVOCATION_ENDPOINT": "http://127.0.0.1:9/revoke"}
+    leak_guard.add("at-s1", "rt-s1")
+    request = login_session("alice", "s1", tokens=True)
+    assert end_sessions(sid="s1") == 1 and not exists(request)
+
+
+def test_a_session_already_gone_is_ended_quietly(index: SessionIndex) -> None:
+    request = login_session("alice", "s1")
+    request.session.delete()
+    assert end_sessions(sub="alice") == 1
+    assert list_sessions(sub="alice") == []
+
+
+def test_logout_drops_the_entry(index: SessionIndex, user: Any) -> None:
+    from django.contrib.auth import logout
+
+    request = login_session("alice", "s1")
+    request.user = user
+    logout(request)
+    assert list_sessions(sub="alice") == []
+
+
+def test_save_keeps_created_and_moves_expires(index: SessionIndex) -> None:
+    created = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    later = datetime.now(tz=timezone.utc) + timedelta(hours=1)
+    index.save(SessionInfo("alice", "s1", "k" * 32, created, later))
+    index.save(SessionInfo("alice", "s1", "k" * 32, datetime.now(tz=timezone.utc), later + timedelta(hours=1)))
+    [info] = index.find(sub="alice")
+    assert info.created == created and info.expires == later + timedelta(hours=1)
+
+
+def test_the_cache_index_cannot_list_everything(settings: Any, redis_cache: Any) -> None:
+    settings.BFF = {**settings.BFF, "SESSION_INDEX": CACHE_INDEX}
+    with pytest.raises(NotImplementedError):
+        list_sessions()
+
+
+def test_the_database_index_lists_everything(db: Any) -> None:
+    login_session("alice", "s1"), login_session("bob", "s2")
+    assert [i.sub for i in list_sessions()] == ["alice", "bob"]
+
+
+def test_the_cache_index_entries_expire_with_the_cache(settings: Any, redis_cache: Any) -> None:
+    settings.BFF = {**settings.BFF, "SESSION_INDEX": CACHE_INDEX}
+    index = get_session_index()
+    now = datetime.now(tz=timezone.utc)
+    index.save(SessionInfo("alice", "old", "a" * 32, now - timedelta(hours=2), now - timedelta(seconds=59)))
+    index.save(SessionInfo("alice", "new", "b" * 32, now, now + timedelta(hours=1)))
+    time.sleep(1.2)  # past the minute of grace
+    assert [i.sid for i in index.find(sub="alice")] == ["new"]
+    index.remove("b" * 32)
+    assert index.find(sub="alice") == [] and index.find(sid="new") == []
+    index.remove("never-indexed")
+
+
+def test_an_entry_that_cannot_be_decrypted_is_skipped(db: Any, settings: Any, caplog: Any) -> None:
+    login_session("alice", "s1")
+    UserSession.objects.update(session_key="not-a-fernet-token", expires=datetime(2000, 1, 1, tzinfo=timezone.utc))
+    assert list_sessions(sub="alice") == []
+    assert "cannot be decrypted" in caplog.text
+    assert cleanup_sessions() == 0 and not UserSession.objects.exists()
+
+
+def test_cleanup_drops_ended_sessions_and_keeps_live_ones(db: Any) -> None:
+    gone, alive = login_session("alice", "s1"), login_session("alice", "s2")
+    gone.session.delete()
+    UserSession.objects.update(expires=datetime.now(tz=timezone.utc) - timedelta(seconds=1))
+    assert cleanup_sessions() == 1
+    [info] = list_sessions(sub="alice")
+    assert info.sid == "s2" and info.expires > datetime.now(tz=timezone.utc)
+    assert exists(alive)
+
+
+def test_cleanup_with_the_cache_index_is_a_no_op(settings: Any, redis_cache: Any, db: Any) -> None:
+    settings.BFF = {**settings.BFF, "SESSION_INDEX": CACHE_INDEX}
+    login_session("alice", "s1")
+    assert cleanup_sessions() == 0 and len(list_sessions(sub="alice")) == 1
+
+
+def test_signed_cookie_sessions_are_not_indexed(db: Any, settings: Any) -> None:
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    request = new_request()
+    record_session(request, "alice", "s1")
+    assert request.session["_bff_sid"] == "s1" and not UserSession.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ("nope", "must be a dict"),
+        ({"BACKEND": "django_bff.nope.Index"}, "Could not import"),
+        ({"BACKEND": "django_bff.stores.SessionTokenStore"}, "not a subclass"),
+        ({"BACKEND": "django_bff.sessions.DatabaseSessionIndex", "OPTIONS": {"X": 1}}, "OPTIONS"),
+    ],
+)
+def test_a_bad_index_setting_is_reported(settings: Any, config: Any, match: str) -> None:
+    settings.BFF = {**settings.BFF, "SESSION_INDEX": config}
+    with pytest.raises(BFFImproperlyConfigured, match=match):
+        get_session_index()
+
+
+def test_the_base_class_names_what_to_implement() -> None:
+    index = SessionIndex()
+    info = SessionInfo("a", "s", "k", datetime.now(tz=timezone.utc), datetime.now(tz=timezone.utc))
+    for call in (lambda: index.save(info), lambda: index.remove("k"), lambda: index.find(sub="a")):
+        with pytest.raises(NotImplementedError, match="subclasses of SessionIndex must provide"):
+            call()
+    assert index.expired(datetime.now(tz=timezone.utc)) == []
+    assert CacheSessionIndex(CACHE="default", KEY_PREFIX="x:").prefix == "x:"
+
+
+# --- the middleware's bookkeeping ---------------------------------------------------------------
+
+
+def test_a_sliding_save_moves_the_index_bound_at_most_once_per_half_age(db: Any, settings: Any) -> None:
+    settings.SESSION_COOKIE_AGE = 1000
+    request = login_session("alice", "s1")
+    [before] = list_sessions(sub="alice")
+    sessions.note_session_saved(request)  # just saved: still inside the indexed bound
+    assert list_sessions(sub="alice") == [before]
+    request.session[sessions.SESSION_INDEXED_KEY] = int(time.time()) - 100  # as if the session slid past it
+    sessions.note_session_saved(request)
+    [after] = list_sessions(sub="alice")
+    assert 1490 <= (after.expires - datetime.now(tz=timezone.utc)).total_seconds() <= 1500
+    assert after.created == before.created
+    assert request.session[sessions.SESSION_EXPIRES_KEY] == pytest.approx(time.time() + 1000, abs=2)
+
+
+def test_sessions_without_a_bff_login_are_left_alone(db: Any) -> None:
+    request = new_request()
+    sessions.note_session_saved(request)
+    assert sessions.SESSION_EXPIRES_KEY not in request.session and not UserSession.objects.exists()
+
+
+# --- manage.py bff_sessions ------------------------------------------------------------------------
+
+
+def run(*args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("bff_sessions", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_command_list(db: Any) -> None:
+    a, b = login_session("alice", "s1"), login_session("bob", "s2")
+    out, err = run("list")
+    assert "alice  sid=s1" in out and "bob  sid=s2" in out and err.strip() == "2 session(s)"
+    assert a.session.session_key not in out and b.session.session_key not in out
+    out, _ = run("list", "--sub", "bob", "--json")
+    [row] = [json.loads(line) for line in out.splitlines()]
+    assert row["sid"] == "s2" and set(row) == {"sub", "sid", "session", "created", "expires"}
+
+
+def test_command_list_needs_a_filter_with_the_cache_index(settings: Any, redis_cache: Any) -> None:
+    settings.BFF = {**settings.BFF, "SESSION_INDEX": CACHE_INDEX}
+    with pytest.raises(CommandError, match="--sub or --sid"):
+        run("list")
+
+
+def test_command_revoke(db: Any) -> None:
+    a, b = login_session("alice", "s1"), login_session("bob", "s2")
+    assert run("revoke", "--sub", "alice", "--no-revoke-tokens")[0].strip() == "Revoked 1 session(s)."
+    assert not exists(a) and exists(b)
+    assert run("revoke", "--sid", "s2")[0].strip() == "Revoked 1 session(s)."
+    with pytest.raises(CommandError, match="--sub or --sid"):
+        run("revoke")
+
+
+def test_command_cleanup(db: Any) -> None:
+    login_session("alice", "s1").session.delete()
+    UserSession.objects.update(expires=datetime.now(tz=timezone.utc) - timedelta(seconds=1))
+    assert run("cleanup")[0].strip() == "Dropped 1 index entries of ended sessions."
