@@ -194,8 +194,17 @@ def _fetch_jwks(jwks_uri: str, now: float) -> dict[str, Any]:
     return jwks
 
 
+#: The JWK key type each JWS algorithm family needs.
+_KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP", "HS": "oct"}
+
+
 def _find_key(jwks: dict[str, Any], kid: str | None, alg: str) -> dict[str, Any] | None:
-    candidates = [k for k in jwks["keys"] if isinstance(k, dict) and k.get("use", "sig") == "sig"]
+    kty = _KEY_TYPES.get(alg[:2])
+    candidates = [
+        k
+        for k in jwks["keys"]
+        if isinstance(k, dict) and k.get("use", "sig") == "sig" and (kty is None or k.get("kty") == kty)
+    ]
     if kid is not None:
         candidates = [k for k in candidates if k.get("kid") == kid]
     candidates = [k for k in candidates if k.get("alg", alg) == alg]
@@ -222,4 +231,8 @@ def get_signing_key(jwks_uri: str, kid: str | None, alg: str) -> jwt.PyJWK:
     key = _find_key(jwks, kid, alg)
     if key is None:
         raise LookupError("no signing key matches the token's kid and alg")
-    return jwt.PyJWK(json.loads(json.dumps(key)), algorithm=alg)
+    try:
+        return jwt.PyJWK(json.loads(json.dumps(key)), algorithm=alg)
+    except jwt.PyJWTError:
+        # A malformed key in the provider's JWKS, or an algorithm PyJWT cannot use with it.
+        raise LookupError("the matching JWKS key is not usable with the token's alg") from None

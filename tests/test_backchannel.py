@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import jwt
 import pytest
 import requests
 import responses
@@ -161,3 +163,26 @@ def test_jwks_without_keys_is_unavailable() -> None:
     responses.get(JWKS, json={"nokeys": True})
     with pytest.raises(TokenServiceUnavailable):
         get_signing_key(JWKS, "k1", "RS256")
+
+
+def test_a_key_of_another_type_never_matches(settings: Any) -> None:
+    """A JWKS key without "alg" must not be picked for an algorithm of another key type."""
+    import responses
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ec_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
+    ec_jwk["kid"] = "k1"
+    with responses.RequestsMock() as mock:
+        mock.get("http://127.0.0.1:9/jwks", json={"keys": [ec_jwk]})
+        with pytest.raises(LookupError):
+            get_signing_key("http://127.0.0.1:9/jwks", "k1", "RS256")
+        assert get_signing_key("http://127.0.0.1:9/jwks", "k1", "ES256").key_type == "EC"
+
+
+def test_a_malformed_key_is_a_lookup_error(settings: Any) -> None:
+    import responses
+
+    with responses.RequestsMock() as mock:
+        mock.get("http://127.0.0.1:9/jwks", json={"keys": [{"kty": "RSA", "kid": "k1", "n": "!!", "e": "AQAB"}]})
+        with pytest.raises(LookupError):
+            get_signing_key("http://127.0.0.1:9/jwks", "k1", "RS256")

@@ -116,4 +116,4 @@ def test_checks(settings: Any, pki: dict[str, str], endpoint: TokenEndpoint) -> 
     configure(settings, pki, endpoint, None)
     assert "django_bff.E031" in {m.id for m in check_settings()}
     configure(settings, pki, endpoint, pki["client.pem"])
-    assert not {m.id for m in check_settings()} - {"django_bff.W005"}
+    assert not {m.id for m in check_settings()} - {"django_bff.W005", "django_bff.W010"}

@@ -243,3 +243,28 @@ def test_a_real_login_shows_the_identity_tokens_claims(oidc: Any, bff_client: An
     response = bff_client.get(items[-2]["value"])
     assert response.status_code == 302 and "_auth_user_id" not in bff_client.session
     assert bff_client.get("/bff/user", HTTP_X_CSRF="1").status_code == 401
+
+
+def test_polling_neither_refreshes_nor_slides_and_the_next_api_call_refreshes(
+    oidc: Any, bff_client: Any, settings: Any
+) -> None:
+    """Session sliding and token refresh are separate clocks (docs/sessions.rst)."""
+    from tests.conftest import browser_login
+    from tests.test_integration_tokens import expire
+
+    settings.SESSION_SAVE_EVERY_REQUEST = True
+    browser_login(bff_client)
+    expire(bff_client)  # the access token is past its expiry; the refresh token is alive
+    before = expire_date(bff_client)
+    left = []
+    for _ in range(3):
+        time.sleep(1.1)
+        response = bff_client.get("/bff/user", {"slide": "false"}, HTTP_X_CSRF="1")
+        assert response.status_code == 200
+        left.append(response.json()[-1]["value"])
+    assert left == sorted(left, reverse=True) and left[0] > left[-1]  # counting down
+    assert expire_date(bff_client) == before
+    assert oidc.stats()["token"].get("refresh_token", 0) == 0  # /bff/user never refreshes
+    assert bff_client.get("/token/").json()["error"] is None  # a token is needed: one refresh
+    assert oidc.stats()["token"]["refresh_token"] == 1
+    assert expire_date(bff_client) > before  # and that request slid the session
