@@ -36,3 +36,13 @@ def test_logout_without_a_session_is_ignored() -> None:
     from django_bff.receivers import _on_logout
 
     _on_logout(sender=None, request=None, user=None)
+
+
+def test_logout_survives_a_broken_session_index(user: Any, settings: Any, leak_guard: Any) -> None:
+    settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    settings.BFF = {**settings.BFF, "SESSION_INDEX": {"BACKEND": "django_bff.sessions.CacheSessionIndex"}}
+    request = UserTokenStoreContract().new_request(user=user)
+    request.session["_bff_sid"] = "s-1"
+    logout(request)  # the index's Redis is down: logged, not raised
+    assert not request.user.is_authenticated
+    assert any("session index" in r.getMessage() for r in leak_guard.records if r.levelname == "ERROR")

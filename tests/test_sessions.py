@@ -309,3 +309,29 @@ def test_command_cleanup(db: Any) -> None:
     login_session("alice", "s1").session.delete()
     UserSession.objects.update(expires=datetime.now(tz=timezone.utc) - timedelta(seconds=1))
     assert run("cleanup")[0].strip() == "Dropped 1 index entries of ended sessions."
+
+
+def test_the_middleware_leaves_requests_without_a_session_alone(db: Any) -> None:
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from django_bff.middleware import SessionMiddleware
+
+    response = HttpResponse()
+    assert SessionMiddleware(lambda r: response).process_response(RequestFactory().get("/"), response) is response
+
+
+def test_an_unread_session_left_unsaved_gets_no_vary(db: Any, settings: Any) -> None:
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from django_bff.middleware import SessionMiddleware, dont_slide
+
+    settings.SESSION_SAVE_EVERY_REQUEST = True
+
+    def view(request: Any) -> HttpResponse:
+        dont_slide(request)
+        return HttpResponse()
+
+    response = SessionMiddleware(view)(RequestFactory().get("/"))
+    assert not response.has_header("Vary") and not response.cookies
