@@ -392,9 +392,14 @@ def note_session_saved(request: HttpRequest) -> None:
     if not key or not isinstance(sub, str) or (isinstance(indexed, (int, float)) and expires <= indexed + GRACE):
         return
     until = int(expires + age / 2)
-    get_session_index().save(
-        SessionInfo(sub=sub, sid=sid, session_key=key, created=_aware(time.time()), expires=_aware(until))
-    )
+    try:
+        get_session_index().save(
+            SessionInfo(sub=sub, sid=sid, session_key=key, created=_aware(time.time()), expires=_aware(until))
+        )
+    except Exception:
+        # The response is fine and the session is saved; the next save tries again.
+        logger.exception("could not move the session index's bound")
+        return
     session[SESSION_INDEXED_KEY] = until
 
 

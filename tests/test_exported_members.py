@@ -45,8 +45,29 @@ PUBLIC = {
     "django_bff.clients": {"ClientConfig", "get_client"},
     "django_bff.assertions": {"ClientAssertionService", "PrivateKeyJwtAssertionService"},
     "django_bff.asgi": {"RequestBodyLimitMiddleware"},
-    "django_bff.views": {"LoginView", "LogoutView"},
+    "django_bff.views": {"LoginView", "LogoutView", "UserView", "BackchannelLogoutView"},
+    "django_bff.sessions": {
+        "SessionInfo",
+        "SessionIndex",
+        "DatabaseSessionIndex",
+        "CacheSessionIndex",
+        "list_sessions",
+        "end_sessions",
+        "cleanup_sessions",
+    },
+    "django_bff.middleware": {"SessionMiddleware", "dont_slide"},
+    "django_bff.logout_tokens": {"validate_logout_token"},
+    "django_bff.models": {"UserSession"},
 }
+#: Modules without a public surface of their own.
+PRIVATE = {"django_bff.apps", "django_bff.urls"}
+
+
+def test_every_module_is_listed() -> None:
+    import pkgutil
+
+    found = {f"django_bff.{m.name}" for m in pkgutil.iter_modules(django_bff.__path__) if not m.ispkg}
+    assert found - PRIVATE == set(PUBLIC)
 
 
 @pytest.mark.parametrize("name", sorted(PUBLIC))

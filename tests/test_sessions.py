@@ -335,3 +335,13 @@ def test_an_unread_session_left_unsaved_gets_no_vary(db: Any, settings: Any) -> 
 
     response = SessionMiddleware(view)(RequestFactory().get("/"))
     assert not response.has_header("Vary") and not response.cookies
+
+
+def test_an_index_failure_while_sliding_is_logged_not_raised(db: Any, settings: Any, leak_guard: Any) -> None:
+    request = login_session("alice", "s1")
+    request.session[sessions.SESSION_INDEXED_KEY] = int(time.time()) - 100
+    settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    settings.BFF = {**settings.BFF, "SESSION_INDEX": CACHE_INDEX}
+    sessions.note_session_saved(request)  # Redis is down
+    assert request.session[sessions.SESSION_INDEXED_KEY] < time.time()  # so the next save tries again
+    assert any("index's bound" in r.getMessage() for r in leak_guard.records if r.levelname == "ERROR")
