@@ -16,14 +16,22 @@ at start-up instead of as a traceback in the middle of a request.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-__all__ = ["DEFAULTS", "IMPORT_STRINGS", "REMOVED_SETTINGS", "bff_settings", "BFFSettings", "on_reload"]
+__all__ = [
+    "DEFAULTS",
+    "IMPORT_STRINGS",
+    "REMOVED_SETTINGS",
+    "bff_settings",
+    "BFFSettings",
+    "on_reload",
+    "load_backend",
+]
 
 DEFAULTS: dict[str, Any] = {
     # Token storage (reference: IUserTokenStore, SaveTokens).
@@ -166,3 +174,29 @@ def _reload_bff_settings(*, setting: str, **kwargs: Any) -> None:
         bff_settings.reload()
         for hook in _reload_hooks:
             hook()
+
+
+T = TypeVar("T")
+
+
+def load_backend(setting: str, base: type[T], error: type[Exception]) -> T:
+    """The backend named by ``BFF[setting]`` (``{"BACKEND": dotted path, "OPTIONS": {...}}``), made.
+
+    Like Django's ``STORAGES``: the class is imported and called with the
+    ``OPTIONS`` as keyword arguments. Every failure raises ``error``, naming the
+    setting.
+    """
+    config = getattr(bff_settings, setting)
+    if not isinstance(config, dict) or not isinstance(config.get("BACKEND"), str):
+        raise error(f'BFF["{setting}"] must be a dict with a "BACKEND" dotted path')
+    try:
+        backend = import_string(config["BACKEND"])
+    except ImportError as e:
+        raise error(f'Could not import BFF["{setting}"]["BACKEND"] {config["BACKEND"]!r}: {e}') from e
+    if not (isinstance(backend, type) and issubclass(backend, base)):
+        raise error(f"{config['BACKEND']!r} is not a subclass of {base.__module__}.{base.__qualname__}")
+    try:
+        made: T = backend(**(config.get("OPTIONS") or {}))
+    except TypeError as e:
+        raise error(f'BFF["{setting}"]["OPTIONS"] rejected: {e}') from e
+    return made

@@ -42,10 +42,9 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import BaseCache, caches
 from django.http import HttpRequest
-from django.utils.module_loading import import_string
 
 from django_bff import crypto
-from django_bff.conf import bff_settings, on_reload
+from django_bff.conf import bff_settings, load_backend, on_reload
 from django_bff.exceptions import BFFImproperlyConfigured
 from django_bff.locks import CacheLock
 
@@ -315,21 +314,7 @@ class CacheSessionIndex(SessionIndex):
 @functools.lru_cache(maxsize=1)
 def get_session_index() -> SessionIndex:
     """The index configured by ``BFF["SESSION_INDEX"]`` (made once per settings)."""
-    config = bff_settings.SESSION_INDEX
-    if not isinstance(config, dict) or not isinstance(config.get("BACKEND"), str):
-        raise BFFImproperlyConfigured('BFF["SESSION_INDEX"] must be a dict with a "BACKEND" dotted path')
-    try:
-        backend = import_string(config["BACKEND"])
-    except ImportError as e:
-        raise BFFImproperlyConfigured(
-            f'Could not import BFF["SESSION_INDEX"]["BACKEND"] {config["BACKEND"]!r}: {e}'
-        ) from e
-    if not (isinstance(backend, type) and issubclass(backend, SessionIndex)):
-        raise BFFImproperlyConfigured(f"{config['BACKEND']!r} is not a subclass of django_bff.sessions.SessionIndex")
-    try:
-        return backend(**(config.get("OPTIONS") or {}))
-    except TypeError as e:
-        raise BFFImproperlyConfigured(f'BFF["SESSION_INDEX"]["OPTIONS"] rejected: {e}') from e
+    return load_backend("SESSION_INDEX", SessionIndex, BFFImproperlyConfigured)
 
 
 on_reload(get_session_index.cache_clear)

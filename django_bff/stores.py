@@ -36,10 +36,9 @@ from django.core.checks import CheckMessage
 from django.core.checks import Error as CheckError
 from django.http import HttpRequest
 from django.utils.crypto import get_random_string
-from django.utils.module_loading import import_string
 
 from django_bff import crypto
-from django_bff.conf import bff_settings, on_reload
+from django_bff.conf import bff_settings, load_backend, on_reload
 from django_bff.exceptions import InvalidTokenStore, TokenStoreConflict, TokenStoreError
 from django_bff.locks import CacheLock
 from django_bff.tokens import UserToken, UserTokenRequestParameters
@@ -350,21 +349,7 @@ class CacheTokenStore(RecordTokenStore):
 @functools.lru_cache(maxsize=1)
 def get_token_store() -> UserTokenStore:
     """The store configured by ``BFF["USER_TOKEN_STORE"]`` (made once per settings)."""
-    config = bff_settings.USER_TOKEN_STORE
-    if not isinstance(config, dict) or not isinstance(config.get("BACKEND"), str):
-        raise InvalidTokenStore('BFF["USER_TOKEN_STORE"] must be a dict with a "BACKEND" dotted path')
-    try:
-        backend = import_string(config["BACKEND"])
-    except ImportError as e:
-        raise InvalidTokenStore(
-            f'Could not import BFF["USER_TOKEN_STORE"]["BACKEND"] {config["BACKEND"]!r}: {e}'
-        ) from e
-    if not (isinstance(backend, type) and issubclass(backend, UserTokenStore)):
-        raise InvalidTokenStore(f"{config['BACKEND']!r} is not a subclass of django_bff.stores.UserTokenStore")
-    try:
-        return backend(**(config.get("OPTIONS") or {}))
-    except TypeError as e:
-        raise InvalidTokenStore(f'BFF["USER_TOKEN_STORE"]["OPTIONS"] rejected: {e}') from e
+    return load_backend("USER_TOKEN_STORE", UserTokenStore, InvalidTokenStore)
 
 
 on_reload(get_token_store.cache_clear)
