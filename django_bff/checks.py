@@ -356,7 +356,17 @@ def _is_bff_backend(path: str) -> bool:
     return isinstance(backend, type) and issubclass(backend, BFFAuthenticationBackend)
 
 
-_ROUTE_KEYS = {"PREFIX", "TARGET", "TOKEN_TYPE", "OPTIONAL", "RETRIEVER", "CLIENT", "ANTIFORGERY", "ALLOW_INSECURE"}
+_ROUTE_KEYS = {
+    "PREFIX",
+    "TARGET",
+    "TOKEN_TYPE",
+    "OPTIONAL",
+    "RETRIEVER",
+    "CLIENT",
+    "ANTIFORGERY",
+    "REQUIRE_AUTHENTICATION",
+    "ALLOW_INSECURE",
+}
 _HEADER_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
@@ -407,7 +417,11 @@ def _check_routes(user: dict[str, Any]) -> list[CheckMessage]:
                     id="django_bff.E018",
                 )
             )
-        flags = [k for k in ("OPTIONAL", "ANTIFORGERY") if not isinstance(route.get(k, False), bool)]
+        flags = [
+            k
+            for k in ("OPTIONAL", "ANTIFORGERY", "REQUIRE_AUTHENTICATION")
+            if not isinstance(route.get(k, False), bool)
+        ]
         if route.get("ALLOW_INSECURE") is not None and not isinstance(route["ALLOW_INSECURE"], bool):
             flags.append("ALLOW_INSECURE")
         if flags:

@@ -12,6 +12,7 @@ A call goes through these steps, in order, and stops at the first that fails:
 0. the method: GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS, else 405;
 1. the anti-forgery header (``X-CSRF: 1``): else 401, before any token work
    (a route with ``antiforgery=False``: Django's CSRF token from its header, else 403);
+   a route with ``require_authentication``: 401 for an anonymous user;
 2. the path: decoded once, refused (400) when it holds ``.``/``..`` segments,
    empty segments, backslashes, control characters, encoded slashes or a
    ``%`` left after decoding; the upstream URL is then built from the checked
@@ -450,6 +451,7 @@ class RemoteAPIView(View):
     retriever_class: Any = None
     client: str = "default"
     antiforgery: bool = True
+    require_authentication: bool = False
     allow_insecure: bool | None = None
     user_token_request_parameters: UserTokenRequestParameters | None = None
 
@@ -501,6 +503,8 @@ class RemoteAPIView(View):
             check_antiforgery(request)
         else:
             check_csrf_header(request)
+        if self.require_authentication and not request.user.is_authenticated:
+            return error_response(401, "not_authenticated")
         url = build_upstream_url(self.upstream, path, request.META.get("QUERY_STRING", ""), _raw_path(request))
         length = _body_length(request)
 
@@ -639,7 +643,9 @@ def remote_api(
     ``options`` are further :class:`RemoteAPIView` attributes: ``client`` (the
     client-credentials client for CLIENT routes), ``antiforgery`` (False opts the
     route out of the header check; Django's CSRF token is then required in the
-    ``X-CSRFToken`` header for unsafe methods),
+    ``X-CSRFToken`` header for unsafe methods), ``require_authentication`` (True:
+    401 ``not_authenticated`` for anonymous users whatever the token type, e.g.
+    a CLIENT route only logged-in users may call),
     ``allow_insecure`` (an ``http://`` target outside DEBUG),
     ``user_token_request_parameters``. Unknown options are refused.
     """
@@ -669,6 +675,7 @@ def settings_routes() -> list[URLPattern]:
                 retriever=entry.get("RETRIEVER"),
                 client=entry.get("CLIENT", "default"),
                 antiforgery=entry.get("ANTIFORGERY", True),
+                require_authentication=entry.get("REQUIRE_AUTHENTICATION", False),
                 allow_insecure=entry.get("ALLOW_INSECURE"),
             )
         )

@@ -242,6 +242,7 @@ GOOD_ROUTE = {"PREFIX": "api/x/", "TARGET": "https://api.example.com/"}
         [{**GOOD_ROUTE, "TOKEN_TYPE": "admin"}],
         [{**GOOD_ROUTE, "OPTIONAL": "no"}],
         [{**GOOD_ROUTE, "ANTIFORGERY": 0}],
+        [{**GOOD_ROUTE, "REQUIRE_AUTHENTICATION": "yes"}],
         [{**GOOD_ROUTE, "ALLOW_INSECURE": "no"}],
     ],
 )

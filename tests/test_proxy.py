@@ -348,6 +348,21 @@ def test_client_route_and_user_or_client(routes: Any, client: Client, user: Any,
 
 
 @responses.activate
+def test_a_client_route_can_require_a_logged_in_user(
+    routes: Any, client: Client, user: Any, upstream: Upstream
+) -> None:
+    responses.add_passthru(upstream.url)
+    responses.post(TOKEN_URL, json={"access_token": "app-token-DDDDDDDD", "expires_in": 300})
+    routes(route("api/app/", upstream.url + "/v1/", TOKEN_TYPE="client", REQUIRE_AUTHENTICATION=True))
+    response = read(client.get("/api/app/x", HTTP_X_CSRF="1"))
+    assert response.status_code == 401 and response.json() == {"error": "not_authenticated"}
+    assert upstream.requests == [] and len(responses.calls) == 0  # no token work for the anonymous call
+    client.force_login(user)
+    assert read(client.get("/api/app/x", HTTP_X_CSRF="1")).status_code == 200
+    assert upstream.last["headers"]["authorization"] == "Bearer app-token-DDDDDDDD"
+
+
+@responses.activate
 def test_client_token_trouble(routes: Any, client: Client, upstream: Upstream) -> None:
     responses.add_passthru(upstream.url)
     responses.post(TOKEN_URL, status=401, json={"error": "invalid_client"})
