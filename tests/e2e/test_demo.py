@@ -1,0 +1,266 @@
+"""The example project in a real browser: Debian's Chromium, driven by Playwright.
+
+The README's demo command (``bash scripts/demo``) is started in the background
+on a free port with its own data directory, and its printed URL is polled, as a
+new user would open it. Then the browser logs in through the demo identity
+provider's login form, calls the user-token and the client-token routes, waits
+past the access token's lifetime and calls again (the BFF refreshes the token
+on the way), logs out, and sees both API calls answer 401. A screenshot of each
+step is kept in ``tests/e2e/screenshots/`` (not committed). Logging in again
+afterwards asks for the password: the provider's session ended with the BFF's.
+
+No access or refresh token may reach the browser: the page, its cookies and its
+storage are searched for every token the identity provider issued.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.support.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+#: Short access tokens, so the test can wait past one.
+TOKEN_SECONDS = 8
+#: Flags for a root user on a machine with no network beyond loopback (and no GPU).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("Debian's chromium is not installed: bash scripts/test installs it (apt-get install chromium)")
+    return path
+
+
+@dataclass
+class Demo:
+    url: str
+    data_dir: Path
+    output: collections.deque[str]
+
+    def issued_tokens(self) -> set[str]:
+        """Every access and refresh token the demo identity provider has in its database."""
+        with sqlite3.connect(self.data_dir / "demo.sqlite3") as db:
+            access = {row[0] for row in db.execute("select token from oauth2_provider_accesstoken")}
+            refresh = {row[0] for row in db.execute("select token from oauth2_provider_refreshtoken")}
+        return access | refresh
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """``bash scripts/demo`` in the background, as the README tells a new user to run it."""
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("demo-data")
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        "DEMO_PORT": str(port),
+        "DEMO_DATA_DIR": str(data_dir),
+        "DEMO_ACCESS_TOKEN_SECONDS": str(TOKEN_SECONDS),
+    }
+    process = subprocess.Popen(
+        ["bash", "scripts/demo"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: collections.deque[str] = collections.deque(maxlen=400)
+    printed = threading.Event()
+    url: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line.rstrip())
+            found = re.search(r"Open (http://127\.0\.0\.1:\d+/) ", line)
+            if found and not url:
+                url.append(found.group(1))
+                printed.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        # The command installs what it needs first (pip), hence the long wait.
+        if not printed.wait(600):
+            pytest.fail("the demo command printed no URL:\n" + "\n".join(output))
+        assert url[0] == f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(url[0], timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("the demo never answered at its URL:\n" + "\n".join(output))
+            time.sleep(0.3)
+        yield Demo(url[0], data_dir, output)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        reader.join(10)
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def test_the_demo_command_serves_the_app_the_provider_and_the_api(demo: Demo) -> None:
+    assert "log in as demo / demo" in "\n".join(demo.output)
+    assert "<title>django_bff demo</title>" in requests.get(demo.url, timeout=10).text
+    port = demo.url.rsplit(":", 1)[1].strip("/")
+    discovery = requests.get(f"http://localhost:{port}/o/.well-known/openid-configuration", timeout=10).json()
+    assert discovery["issuer"] == f"http://localhost:{port}/o"
+    assert "S256" in discovery.get("code_challenge_methods_supported", ["S256"])
+    # The demo API refuses calls without a valid token.
+    refused = requests.get(f"http://localhost:{port}/demo-api/user-data", timeout=10)
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+    bogus = requests.get(
+        f"http://localhost:{port}/demo-api/user-data", headers={"Authorization": "Bearer nope"}, timeout=10
+    )
+    assert bogus.status_code == 401
+    # The BFF's endpoints are there, behind the anti-forgery header.
+    assert requests.get(demo.url + "bff/user", timeout=10).status_code == 401
+    assert requests.get(demo.url + "bff/user", headers={"X-CSRF": "1"}, timeout=10).json() == {
+        "error": "not_authenticated"
+    }
+
+
+class Steps:
+    """The page, and a numbered screenshot per step."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.number = 0
+        self.pages: list[str] = []
+        SCREENSHOTS.mkdir(exist_ok=True)
+        for old in SCREENSHOTS.glob("*.png"):
+            old.unlink()
+
+    def shot(self, name: str) -> None:
+        self.number += 1
+        self.page.screenshot(path=str(SCREENSHOTS / f"{self.number:02d}-{name}.png"), full_page=True)
+        self.pages.append(self.page.content())
+
+    def result(self, test_id: str, status: int) -> dict[str, Any]:
+        """Click nothing; wait until the result box shows ``status`` and return its JSON."""
+        box = self.page.get_by_test_id(test_id)
+        self.page.wait_for_selector(f'[data-testid="{test_id}"][data-status="{status}"]', timeout=20_000)
+        text = box.inner_text()
+        return dict(json.loads(text.split("\n", 1)[1]))
+
+
+def test_log_in_call_both_apis_refresh_log_out(demo: Demo) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            page.set_default_timeout(20_000)
+            steps = Steps(page)
+
+            # 1. Anonymous.
+            page.goto(demo.url)
+            page.get_by_test_id("status").filter(has_text="Not signed in").wait_for()
+            steps.shot("anonymous")
+
+            # 2. Log in through the identity provider's form (on another host: localhost).
+            page.get_by_test_id("login").click()
+            page.wait_for_url(re.compile(r"^http://localhost:\d+/idp/login/"))
+            page.get_by_label("User name").fill("demo")
+            page.get_by_label("Password").fill("demo")
+            steps.shot("identity-provider-login")
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(demo.url)
+            page.get_by_test_id("status").filter(has_text="Signed in as Demo User (demo@example.com)").wait_for()
+            assert "bff:logout_url" in page.get_by_test_id("claims").inner_text()
+            assert "Session ends in" in page.get_by_test_id("session-expires").inner_text()
+            steps.shot("signed-in")
+
+            # 3. The user-token route and the client-token route.
+            page.get_by_test_id("call-user").click()
+            first = steps.result("user-result", 200)
+            assert first["user"] == "demo" and first["client"] == "bff"
+            page.get_by_test_id("call-app").click()
+            app = steps.result("app-result", 200)
+            assert app["user"] is None and app["client"] == "bff-machine"
+            steps.shot("both-apis")
+
+            # 4. Past the access token's lifetime: the next call is answered, with a new token.
+            time.sleep(TOKEN_SECONDS + 1)
+            page.evaluate("document.getElementById('user-result').removeAttribute('data-status')")
+            page.get_by_test_id("call-user").click()
+            second = steps.result("user-result", 200)
+            assert second["user"] == "demo"
+            assert second["token_id"] != first["token_id"], "the BFF should have refreshed the access token"
+            page.get_by_test_id("log").filter(has_text="the BFF refreshed it").wait_for()
+            steps.shot("after-refresh")
+
+            # 5. Log out: through the provider's end-session endpoint and back.
+            page.get_by_test_id("logout").click()
+            page.wait_for_url(demo.url)
+            page.get_by_test_id("status").filter(has_text="Not signed in").wait_for()
+            steps.shot("signed-out")
+
+            # 6. Both routes now answer 401.
+            for kind in ("user", "app"):
+                page.evaluate(f"document.getElementById('{kind}-result').removeAttribute('data-status')")
+                page.get_by_test_id(f"call-{kind}").click()
+                assert steps.result(f"{kind}-result", 401) == {"error": "not_authenticated"}
+            steps.shot("apis-refused")
+
+            # The provider's session ended too: logging in again asks for the password.
+            page.get_by_test_id("login").click()
+            page.wait_for_url(re.compile(r"^http://localhost:\d+/idp/login/"))
+
+            # No token ever reached the browser: not in a page, a cookie or storage.
+            tokens = demo.issued_tokens()
+            assert len(tokens) >= 2
+            storage = page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+            cookies = context.cookies()
+            assert {c["name"] for c in cookies} <= {"sessionid", "csrftoken"}
+            seen = "\n".join([*steps.pages, storage, *(c["value"] for c in cookies)])
+            assert not [t for t in tokens if t in seen]
+        finally:
+            browser.close()
+    assert sorted(p.name for p in SCREENSHOTS.glob("*.png")) == [
+        "01-anonymous.png",
+        "02-identity-provider-login.png",
+        "03-signed-in.png",
+        "04-both-apis.png",
+        "05-after-refresh.png",
+        "06-signed-out.png",
+        "07-apis-refused.png",
+    ]
