@@ -37,17 +37,25 @@ class LeakGuard(logging.Handler):
             self.add(getattr(token, name, None))
 
     def leaks(self) -> list[str]:
+        from tests.support.leaks import RECORDED
+
         found = []
         for record in self.records:
             text = record.getMessage() + (self.format(record) if record.exc_info else "")
             if JWT_RE.search(text) or any(secret in text for secret in self.secrets):
                 found.append(f"{record.name}: {text[:200]}")
+        for path, text in RECORDED:
+            if JWT_RE.search(text) or any(secret in text for secret in self.secrets):
+                found.append(f"response to {path}: {text[:200]}")
         return found
 
 
 @pytest.fixture(autouse=True)
 def leak_guard() -> Iterator[LeakGuard]:
-    """Fails any test during which a token value appears in a log record."""
+    """Fails any test during which a token value appears in a log record or a response."""
+    from tests.support import leaks as recorded_responses
+
+    recorded_responses.clear()
     guard = LeakGuard()
     root = logging.getLogger()
     old_level = root.level
@@ -70,7 +78,7 @@ def leak_guard() -> Iterator[LeakGuard]:
         root.setLevel(old_level)
     leaks = guard.leaks()
     if leaks:
-        pytest.fail("token values in log records:\n" + "\n".join(leaks))
+        pytest.fail("token values in log records or responses:\n" + "\n".join(leaks))
 
 
 @pytest.fixture(autouse=True)

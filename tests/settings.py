@@ -30,6 +30,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Records each response for the leak guard (tests/conftest.py): outermost, so it sees what leaves.
+    "tests.support.leaks.ResponseRecorder",
     "django.middleware.security.SecurityMiddleware",
     "django_bff.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -32,3 +32,29 @@ def test_it_reads_tracebacks_too() -> None:
         rec = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     guard.emit(rec)
     assert guard.leaks()
+
+
+def test_it_reads_every_response_the_test_process_answers(client: object, db: object) -> None:
+    from django.test import Client
+
+    from tests.support import leaks
+
+    assert isinstance(client, Client)
+    leaks.clear()
+    client.get("/bff/user", HTTP_X_CSRF="1")
+    [(path, text)] = leaks.RECORDED
+    assert path == "/bff/user" and text.startswith("401\n") and "not_authenticated" in text
+    guard = LeakGuard()
+    guard.add("not_authenticated")  # pretend it were a token
+    assert guard.leaks() == [f"response to /bff/user: {text[:200]}"]
+    leaks.clear()
+
+
+def test_the_logout_id_token_hint_is_the_one_exception() -> None:
+    from django.http import HttpResponseRedirect
+
+    from tests.support.leaks import _headers
+
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
+    text = _headers(HttpResponseRedirect(f"https://idp/end?id_token_hint={jwt}&post_logout_redirect_uri=x"))
+    assert jwt not in text and "post_logout_redirect_uri" in text
