@@ -463,13 +463,14 @@ class RemoteAPIView(View):
             initkwargs["token_type"] = TokenType(initkwargs["token_type"])
         if initkwargs.get("retriever_class") is not None:
             initkwargs["retriever_class"] = resolve_retriever_class(initkwargs["retriever_class"])
-        for name in ("optional", "antiforgery"):
+        for name in ("optional", "antiforgery", "require_authentication"):
             if not isinstance(initkwargs.get(name, getattr(cls, name)), bool):
                 raise BFFImproperlyConfigured(f"remote API option {name} must be True or False")
         from django_bff.clients import client_names
 
-        if initkwargs.get("client", cls.client) not in client_names():
-            raise BFFImproperlyConfigured(f'unknown client {initkwargs["client"]!r}: add it to BFF["CLIENTS"]')
+        client = initkwargs.get("client", cls.client)
+        if client not in client_names():
+            raise BFFImproperlyConfigured(f'unknown client {client!r}: add it to BFF["CLIENTS"]')
         # Exempt from CsrfViewMiddleware always: it would parse a form body (and so
         # consume the stream we forward). The view checks instead: the anti-forgery
         # header, or with antiforgery=False Django's CSRF token from its header.

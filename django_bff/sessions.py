@@ -347,7 +347,7 @@ def record_session(request: HttpRequest, sub: str, sid: str) -> None:
     session[SESSION_EXPIRES_KEY] = int(expires)
     key = session.session_key
     if not key:
-        # signed_cookies: no server-side session to end later (django_bff.W014).
+        # signed_cookies: no server-side session to end later (django_bff.W015).
         logger.debug("session has no server-side key; not indexed")
         return
     get_session_index().save(

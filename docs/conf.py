@@ -38,4 +38,5 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 
 html_theme = "alabaster"
+html_static_path = ["_static"]
 html_title = f"django-bff {release}"

@@ -490,6 +490,16 @@ def test_remote_api_validates_at_once() -> None:
         remote_api("api/x/", "https://api.example.com/", token_type="client", client="billing")
     with pytest.raises(ImproperlyConfigured, match="optional must be True or False"):
         remote_api("api/x/", "https://api.example.com/", optional="no")
+    with pytest.raises(ImproperlyConfigured, match="require_authentication must be True or False"):
+        remote_api("api/x/", "https://api.example.com/", require_authentication="yes")
+
+    from django_bff.proxy import RemoteAPIView
+
+    class BillingView(RemoteAPIView):
+        client = "billing"
+
+    with pytest.raises(ImproperlyConfigured, match="unknown client 'billing'"):
+        BillingView.as_view(upstream="https://api.example.com/")
     pattern = remote_api("api/x", "https://api.example.com/", token_type="client", name="x-api")
     assert pattern.name == "x-api" and pattern.pattern.regex.match("api/x/a/b")
 

@@ -1,0 +1,292 @@
+"""The documentation in ``docs/`` covers what the code has, and only that.
+
+* every public name (``__all__`` of every module) is mentioned somewhere;
+* every setting of ``conf.DEFAULTS`` has a section in ``settings.rst``, with a
+  ``.. _setting-KEY:`` target, ``:Type:`` and ``:Default:``, and the dict at the
+  top of that page is exactly ``DEFAULTS``;
+* ``checks.rst`` documents exactly the check ids the code emits, and no page
+  names an id that does not exist;
+* every ``BFF["KEY"]`` and every dotted ``django_bff.`` path the pages mention
+  exists;
+* every page is in the table of contents;
+* the quickstart's settings and ``urls.py`` work as written;
+* ``docs/_static/bff-sequence.svg`` is what ``docs/diagrams/sequence.py`` draws.
+
+The text is read as rst source: a name that only autodoc would render does not
+count, so each one gets a sentence of its own in the pages.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+import re
+import runpy
+import textwrap
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+
+import django_bff
+from django_bff.checks import check_settings
+from django_bff.conf import DEFAULTS, REMOVED_SETTINGS
+from django_bff.tokens import TokenType
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PACKAGE = ROOT / "django_bff"
+CHECK_ID = re.compile(r"\b[EW]\d{3}\b")
+
+
+@cache
+def pages() -> dict[str, str]:
+    return {path.stem: path.read_text(encoding="utf-8") for path in sorted(DOCS.glob("*.rst"))}
+
+
+@cache
+def all_text() -> str:
+    return "\n".join(pages().values())
+
+
+def modules() -> list[str]:
+    return sorted(f"django_bff.{m.name}" for m in pkgutil.iter_modules(django_bff.__path__) if not m.ispkg)
+
+
+def public_names() -> list[tuple[str, str]]:
+    return [(module, name) for module in modules() for name in getattr(importlib.import_module(module), "__all__", [])]
+
+
+def as_word(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w]){re.escape(name)}(?![\w])")
+
+
+# (a) public names ---------------------------------------------------------------------------
+
+
+def test_there_are_public_names_to_check() -> None:
+    assert len(public_names()) > 100
+
+
+@pytest.mark.parametrize(("module", "name"), public_names())
+def test_every_public_name_is_documented(module: str, name: str) -> None:
+    assert as_word(name).search(all_text()), f"{module}.{name} (in __all__) is not mentioned in docs/*.rst"
+
+
+# (b) settings -------------------------------------------------------------------------------
+
+
+def settings_sections() -> dict[str, str]:
+    """``KEY`` -> the text from its ``.. _setting-KEY:`` target to the next target or heading."""
+    text = pages()["settings"]
+    starts = [(m.group(1), m.end()) for m in re.finditer(r"^\.\. _setting-([A-Z0-9_]+):\s*$", text, re.M)]
+    sections = {}
+    for key, start in starts:
+        rest = text[start:]
+        # The section's own heading comes first; it ends at the next target or section heading.
+        end = re.search(r"^\.\. _[\w-]+:\s*$|^[^\n]+\n[-=]{3,}\s*$", rest, re.M)
+        sections[key] = rest[: end.start()] if end else rest
+    return sections
+
+
+def defaults_block() -> dict[str, object]:
+    """The ``BFF = {...}`` code block at the top of settings.rst, evaluated."""
+    text = pages()["settings"]
+    match = re.search(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text)
+    assert match, "settings.rst has no python code block"
+    source = "\n".join(line[4:] for line in match.group(1).splitlines())
+    tree = ast.parse(source)
+    assert len(tree.body) == 1 and isinstance(tree.body[0], ast.Assign), "the first block must be BFF = {...}"
+    assert isinstance(tree.body[0].value, ast.Dict)
+    code = compile(ast.Expression(tree.body[0].value), "settings.rst", "eval")
+    value = eval(code, {"__builtins__": {}})  # our own docs; literals and arithmetic only
+    assert isinstance(value, dict)
+    return value
+
+
+@pytest.mark.parametrize("key", sorted(DEFAULTS))
+def test_every_setting_has_a_section_with_type_and_default(key: str) -> None:
+    sections = settings_sections()
+    assert key in sections, f"settings.rst has no '.. _setting-{key}:' target"
+    section = sections[key]
+    heading = re.match(r"\s*``([A-Z0-9_]+)``\n~{3,}\n", section)
+    assert heading and heading.group(1) == key, f"'.. _setting-{key}:' is not followed by the heading ``{key}``"
+    assert re.search(r"^:Type: \S", section, re.M), f"settings.rst: {key} has no :Type: line"
+    assert re.search(r"^:Default: \S", section, re.M), f"settings.rst: {key} has no :Default: line"
+
+
+def test_settings_page_documents_no_setting_that_does_not_exist() -> None:
+    assert set(settings_sections()) <= set(DEFAULTS)
+
+
+def test_the_dict_at_the_top_of_settings_is_defaults() -> None:
+    block = defaults_block()
+    assert set(block) == set(DEFAULTS), (
+        f"missing from the block: {sorted(set(DEFAULTS) - set(block))}; "
+        f"not settings: {sorted(set(block) - set(DEFAULTS))}"
+    )
+    for key, value in DEFAULTS.items():
+        assert block[key] == value, f"settings.rst shows {key} = {block[key]!r}; the default is {value!r}"
+
+
+def test_every_bff_key_the_docs_mention_exists() -> None:
+    mentioned = set(re.findall(r'BFF\["([A-Z0-9_]+)"\]', all_text())) - {"KEY"}  # checks.rst: BFF["KEY"]
+    assert "REMOTE_APIS" in mentioned, "the pattern finds nothing"
+    assert mentioned - set(DEFAULTS) - set(REMOVED_SETTINGS) == set()
+
+
+# (c) system checks --------------------------------------------------------------------------
+
+
+@cache
+def emitted_ids() -> set[str]:
+    """The ids the code can report.
+
+    In ``checks.py``: every ``django_bff.E0NN``/``W0NN`` literal, plus the bare
+    ``"E016"``-style ids it hands to helpers that build ``id=f"django_bff.{...}"``.
+    Elsewhere (the ``check()`` methods of token stores): ``id="django_bff.X"``.
+    """
+    source = (PACKAGE / "checks.py").read_text(encoding="utf-8")
+    found = set(re.findall(r"django_bff\.([EW]\d{3})\b", source))
+    found |= set(re.findall(r"""["']([EW]\d{3})["']""", source))
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name != "checks.py":
+            found |= set(re.findall(r"""\bid=["']django_bff\.([EW]\d{3})["']""", path.read_text(encoding="utf-8")))
+    return found
+
+
+@cache
+def documented_ids() -> set[str]:
+    return set(re.findall(r"^\.\. _([EW]\d{3}):\s*$", pages()["checks"], re.M))
+
+
+def test_the_id_collection_finds_the_checks() -> None:
+    ids = emitted_ids()
+    assert {"E001", "E014", "E016", "E024", "W001", "W007", "W009", "W016"} <= ids
+    assert len(ids) > 40
+
+
+@pytest.mark.parametrize("check_id", sorted(emitted_ids()))
+def test_every_emitted_check_is_documented(check_id: str) -> None:
+    assert check_id in documented_ids(), f"checks.rst has no '.. _{check_id}:' target"
+    text = pages()["checks"]
+    assert re.search(rf"^\.\. _{check_id}:\s*\n\n``django_bff\.{check_id}``: \S", text, re.M), (
+        f"checks.rst: the target {check_id} is not followed by ``django_bff.{check_id}``: <message>"
+    )
+
+
+def test_checks_page_documents_no_id_the_code_does_not_emit() -> None:
+    assert documented_ids() - emitted_ids() == set()
+
+
+def test_no_page_names_a_check_that_does_not_exist() -> None:
+    named = set(re.findall(r"django_bff\.([EW]\d{3})\b", all_text()))
+    assert named - emitted_ids() == set()
+
+
+# dotted paths -------------------------------------------------------------------------------
+
+
+def resolves(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            target: object = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        try:
+            for attribute in parts[cut:]:
+                target = getattr(target, attribute)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def test_every_dotted_django_bff_path_exists() -> None:
+    dotted = set(re.findall(r"(?<![\w.])django_bff(?:\.[A-Za-z_]\w*)+", all_text()))
+    dotted = {d for d in dotted if not CHECK_ID.fullmatch(d.rsplit(".", 1)[-1])}
+    assert "django_bff.auth.BFFAuthenticationBackend" in dotted
+    assert sorted(d for d in dotted if not resolves(d)) == []
+
+
+# (d) the table of contents ------------------------------------------------------------------
+
+
+def toctree_entries() -> list[str]:
+    text = pages()["index"]
+    entries: list[str] = []
+    for block in re.finditer(r"^\.\. toctree::\n((?:[ \t]+.*\n|\n)*)", text, re.M):
+        for line in block.group(1).splitlines():
+            line = line.strip()
+            if line and not line.startswith(":"):
+                entries.append(line)
+    return entries
+
+
+def test_every_page_is_in_the_toctree() -> None:
+    entries = toctree_entries()
+    assert len(entries) == len(set(entries)), "a page is listed twice"
+    assert set(pages()) - {"index"} == set(entries)
+
+
+def test_the_new_guides_come_first() -> None:
+    entries = toctree_entries()
+    assert entries[:3] == ["quickstart", "concepts", "installation"]
+
+
+# the quickstart's configuration -----------------------------------------------------------
+
+
+def python_blocks(page: str) -> list[str]:
+    text = pages()[page]
+    blocks = re.finditer(r"^\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text, re.M)
+    return [textwrap.dedent(b.group(1)).strip() + "\n" for b in blocks]
+
+
+def quickstart_block(first_line: str) -> str:
+    found = [b for b in python_blocks("quickstart") if b.startswith(first_line)]
+    assert len(found) == 1, f"quickstart.rst needs one python block starting with {first_line!r}"
+    return found[0]
+
+
+def test_the_quickstart_settings_pass_the_system_checks(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OIDC_RP_CLIENT_SECRET", "not-a-real-secret")
+    namespace: dict[str, Any] = {}
+    exec(compile(quickstart_block("# settings.py"), "quickstart.rst", "exec"), namespace)
+    values = {name: value for name, value in namespace.items() if name.isupper()}
+    assert {"mozilla_django_oidc", "django_bff"} <= set(values.pop("INSTALLED_APPS"))
+    # Only what the quickstart sets: drop the test settings' own provider settings.
+    for name in [n for n in dir(django_settings) if n.startswith("OIDC_") and n not in values]:
+        delattr(settings, name)
+    for name, value in values.items():
+        setattr(settings, name, value)
+
+    messages = check_settings()
+    # The test settings keep the local-memory cache and an http session cookie (DEBUG is off).
+    assert {m.id for m in messages} <= {"django_bff.W005", "django_bff.W010"}, [str(m) for m in messages]
+
+
+def test_the_quickstart_urls_load() -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(quickstart_block("# urls.py"), "quickstart.rst", "exec"), namespace)
+    oidc, catalog, bff = namespace["urlpatterns"]
+    match = catalog.resolve("api/catalog/items/7")
+    assert match and match.kwargs == {"path": "items/7"}
+    assert match.func.view_initkwargs["token_type"] == TokenType.CLIENT
+
+
+# the sequence diagram -----------------------------------------------------------------------
+
+
+def test_the_committed_sequence_diagram_is_what_the_script_draws() -> None:
+    sequence = runpy.run_path(str(DOCS / "diagrams" / "sequence.py"), run_name="bff_sequence_diagram")
+    drawn = sequence["draw"]()
+    committed = (DOCS / "_static" / "bff-sequence.svg").read_text(encoding="utf-8")
+    assert committed == drawn, "run: python docs/diagrams/sequence.py"
+    assert 'width="900"' in drawn
+    assert "bff-sequence.svg" in pages()["concepts"]
