@@ -108,7 +108,7 @@ def defaults_block() -> dict[str, object]:
 
 
 @pytest.mark.parametrize("key", sorted(DEFAULTS))
-def test_every_setting_has_a_section_with_type_and_default(key: str) -> None:
+def test_every_setting_has_a_section_with_type_default_and_checks(key: str) -> None:
     sections = settings_sections()
     assert key in sections, f"settings.rst has no '.. _setting-{key}:' target"
     section = sections[key]
@@ -116,6 +116,7 @@ def test_every_setting_has_a_section_with_type_and_default(key: str) -> None:
     assert heading and heading.group(1) == key, f"'.. _setting-{key}:' is not followed by the heading ``{key}``"
     assert re.search(r"^:Type: \S", section, re.M), f"settings.rst: {key} has no :Type: line"
     assert re.search(r"^:Default: \S", section, re.M), f"settings.rst: {key} has no :Default: line"
+    assert re.search(r"^:Checks: ``django_bff\.[EW]\d{3}``", section, re.M), f"settings.rst: {key} names no check"
 
 
 def test_settings_page_documents_no_setting_that_does_not_exist() -> None:
