@@ -23,6 +23,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -79,6 +80,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     data_dir = tmp_path_factory.mktemp("demo-data")
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        # The demo runs in the virtualenv running these tests (.venv, or tox's).
+        "VIRTUAL_ENV": str(Path(sys.prefix)),
         "DEMO_PORT": str(port),
         "DEMO_DATA_DIR": str(data_dir),
         "DEMO_ACCESS_TOKEN_SECONDS": str(TOKEN_SECONDS),
