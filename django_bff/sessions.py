@@ -441,7 +441,7 @@ def cleanup_sessions() -> int:
     dropped = 0
     for info in index.expired(datetime.now(tz=timezone.utc)):
         store = _session_store(info.session_key)
-        if store.exists(info.session_key) and SESSION_SID_KEY in store.load():
+        if SESSION_SID_KEY in store:  # one read: the store keeps what it loaded (a gone session is empty)
             index.save(
                 SessionInfo(
                     sub=info.sub,

@@ -22,7 +22,6 @@ import time
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import jwt
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, JsonResponse, QueryDict
 from django.urls import reverse
@@ -41,7 +40,7 @@ from django_bff.exceptions import AntiforgeryRequired, BFFError, InvalidLogoutTo
 from django_bff.logout_tokens import forget_jti, remember_jti, validate_logout_token
 from django_bff.middleware import dont_slide, will_slide
 from django_bff.proxy import check_antiforgery
-from django_bff.receivers import SESSION_ID_TOKEN_KEY
+from django_bff.receivers import SESSION_ID_TOKEN_KEY, _unverified_claims
 from django_bff.responses import error_response, response_for
 from django_bff.sessions import SESSION_SID_KEY, SESSION_SUB_KEY, end_sessions, session_expires_at
 from django_bff.token_manager import revoke_refresh_token
@@ -212,14 +211,8 @@ class UserView(View):
 
     def get_claims(self, request: HttpRequest) -> dict[str, Any]:
         """The claims to show: the identity token's, filtered by the settings."""
-        id_token = _session_id_token(request)
-        claims: dict[str, Any] = {}
-        if id_token:
-            try:
-                # Verified at login; read again here, from our own encrypted copy.
-                claims = jwt.decode(id_token, options={"verify_signature": False})
-            except jwt.PyJWTError:
-                claims = {}
+        # Verified at login; read again here, from our own encrypted copy.
+        claims = _unverified_claims(_session_id_token(request))
         if not claims and isinstance(request.session.get(SESSION_SUB_KEY), str):
             claims = {"sub": request.session[SESSION_SUB_KEY]}
         wanted = bff_settings.USER_CLAIMS
