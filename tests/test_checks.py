@@ -90,6 +90,8 @@ def test_E004_unusable_store(bff: Any, store: Any) -> None:
         ("DISCOVERY_CACHE_TTL", -1),
         ("JWKS_CACHE_TTL", "1h"),
         ("JWKS_MIN_REFETCH_INTERVAL", -1),
+        ("BACKCHANNEL_LOGOUT_MAX_AGE", 0),
+        ("BACKCHANNEL_LOGOUT_MAX_AGE", "5m"),
     ],
 )
 def test_E005_bad_numbers(bff: Any, name: str, value: Any) -> None:
