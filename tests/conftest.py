@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from importlib import import_module
@@ -13,6 +14,7 @@ from django.http import HttpRequest
 from django.test import RequestFactory
 
 from django_bff.signals import token_refreshed, token_response_received
+from tests.support.postgres import ENV_ADDRESS, PostgresServer, django_database
 from tests.support.redis_server import RedisServer
 
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
@@ -92,6 +94,91 @@ def _fresh_backchannel() -> Iterator[None]:
     caches["default"].clear()  # the local-memory cache outlives tests: cached client tokens, locks
     yield
     clear_caches()
+
+
+@pytest.fixture(autouse=True)
+def _close_connections_of_finished_threads() -> Iterator[None]:
+    """Database connections that threads of a test opened are closed once those threads have ended.
+
+    Django closes a request's connection when the request finishes; a thread a
+    test starts (a pool of concurrent callers) has no such end, and its
+    connection would stay open: a ResourceWarning with psycopg, and a session
+    that keeps PostgreSQL from dropping the test database.
+    """
+    import threading
+
+    from django.db.backends.signals import connection_created
+
+    opened: list[tuple[Any, threading.Thread]] = []
+
+    def record(sender: Any, connection: Any, **kwargs: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            opened.append((connection, threading.current_thread()))
+
+    connection_created.connect(record, dispatch_uid="tests.close_thread_connections")
+    try:
+        yield
+    finally:
+        connection_created.disconnect(dispatch_uid="tests.close_thread_connections")
+        for wrapper, thread in opened:
+            if not thread.is_alive() and wrapper.connection is not None:
+                wrapper.connection.close()
+
+
+# --- PostgreSQL (pytest --postgres) ------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--postgres",
+        action="store_true",
+        help="run against a PostgreSQL started for the run (Debian's postgresql) instead of SQLite; "
+        "scripts/test adds it to a second run of the tests marked database",
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    request: pytest.FixtureRequest, django_db_modify_db_settings_parallel_suffix: None
+) -> Iterator[None]:
+    """With ``--postgres``, "default" is a PostgreSQL started for this run, for this process and its workers.
+
+    The settings dict is changed in place (Django's connection handler holds it),
+    before pytest-django creates the test database in it.
+    """
+    if not request.config.getoption("postgres"):
+        yield
+        return
+    from django.db import connections
+
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    default = django_settings.DATABASES["default"]
+    saved = {key: default.get(key) for key in ("ENGINE", "HOST", "PORT", "USER", "NAME")}
+    saved_test_name = default.get("TEST", {}).get("NAME")
+    connections.close_all()
+    default.update(django_database(server.address, "bff"))
+    default.setdefault("TEST", {})["NAME"] = "test_bff"
+    try:
+        del connections["default"]  # made before the change: an SQLite connection
+    except AttributeError:
+        pass
+    os.environ[ENV_ADDRESS] = server.address  # worker processes started by the tests (tests/settings.py)
+    try:
+        yield
+    finally:
+        del os.environ[ENV_ADDRESS]
+        connections.close_all()
+        default.update(saved)
+        default["TEST"]["NAME"] = saved_test_name
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,8 @@
 
 Values that tests need to vary are changed with ``override_settings`` /
 pytest-django's ``settings`` fixture. Worker processes started by the tests get
-their Redis URL, database file and identity provider from environment
-variables, which only those tests set.
+their Redis URL, database (an SQLite file, or PostgreSQL with ``--postgres``)
+and identity provider from environment variables, which only those tests set.
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ DATABASES = {
         "TEST": {"NAME": TEST_DB_PATH},
     }
 }
+# ``pytest --postgres``: the test process points "default" at the PostgreSQL its fixtures started
+# (tests/conftest.py) and exports its address, so worker processes use it too (BFF_TEST_DB: the database).
+if os.environ.get("BFF_TEST_POSTGRES"):
+    from tests.support.postgres import django_database
+
+    DATABASES = {"default": django_database(os.environ["BFF_TEST_POSTGRES"], os.environ.get("BFF_TEST_DB") or "bff")}
 
 _redis_url = os.environ.get("BFF_TEST_REDIS_URL")
 CACHES = {
@@ -67,6 +73,7 @@ OIDC_RP_CLIENT_SECRET = "bff-secret"
 OIDC_RP_SIGN_ALGO = "RS256"
 OIDC_RP_SCOPES = "openid email"
 OIDC_USE_PKCE = True
+OIDC_CALLBACK_CLASS = "django_bff.views.OIDCCallbackView"
 OIDC_TOKEN_USE_BASIC_AUTH = True
 OIDC_OP_AUTHORIZATION_ENDPOINT = f"{_issuer}/auth"
 OIDC_OP_TOKEN_ENDPOINT = f"{_issuer}/token"
