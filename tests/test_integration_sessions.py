@@ -16,7 +16,7 @@ from tests.support.idp import IdentityProvider, complete_login, end_provider_ses
 from tests.support.redis_server import free_port
 from tests.support.servers import Server, serve
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.integration, pytest.mark.database, pytest.mark.django_db(transaction=True)]
 
 XCSRF = {"X-CSRF": "1"}
 

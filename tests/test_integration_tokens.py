@@ -74,6 +74,7 @@ def expire(client: Any) -> Any:
     return token
 
 
+@pytest.mark.database
 def test_login_keeps_tokens_encrypted_and_serves_them_without_the_idp(
     oidc: Any, bff_client: Any, received: Any
 ) -> None:
@@ -126,6 +127,7 @@ def test_login_with_save_tokens_off_only_sends_the_signal(
     assert get_user_access_token(session_request(bff_client)).error is TokenError.NO_TOKEN
 
 
+@pytest.mark.database
 def test_after_expiry_exactly_one_refresh_and_the_rotated_token_is_stored(oidc: Any, bff_client: Any) -> None:
     browser_login(bff_client)
     old = expire(bff_client)
@@ -138,6 +140,7 @@ def test_after_expiry_exactly_one_refresh_and_the_rotated_token_is_stored(oidc: 
     assert new.expires_in() > 100
 
 
+@pytest.mark.database
 def test_twenty_threads_one_refresh(oidc: Any, bff_client: Any, redis_cache: str) -> None:
     browser_login(bff_client)
     expire(bff_client)
@@ -156,12 +159,21 @@ def test_twenty_threads_one_refresh(oidc: Any, bff_client: Any, redis_cache: str
     assert get_token_store().get_token(session_request(bff_client)).access_token == results[0].access_token
 
 
-@pytest.fixture
-def workers(oidc: Any, redis_cache: str, settings: Any) -> Any:
-    """Four gunicorn worker processes serving tests.urls, sharing Redis and the test database."""
+@pytest.fixture(
+    params=[
+        "cache",
+        pytest.param("db", marks=pytest.mark.database),
+        pytest.param("cached_db", marks=pytest.mark.database),
+    ]
+)
+def workers(request: Any, oidc: Any, redis_cache: str, settings: Any) -> Any:
+    """Four gunicorn worker processes serving tests.urls, sharing Redis and the test database.
+
+    Sessions (and so SessionTokenStore's records) live in Redis, the database, or both (cached_db).
+    """
     from tests.support.servers import serve
 
-    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    settings.SESSION_ENGINE = f"django.contrib.sessions.backends.{request.param}"
     assert oidc.token_endpoint == oidc.issuer + "/token" and oidc.jwks_uri == oidc.issuer + "/jwks"
     env = {
         "BFF_TEST_DB": django_settings.DATABASES["default"]["NAME"],
@@ -192,6 +204,7 @@ def test_worker_processes_sharing_redis_make_one_refresh(workers: str, oidc: Any
     assert oidc.stats()["token"]["refresh_token"] == 1
 
 
+@pytest.mark.database
 def test_invalid_grant_from_the_idp_ends_the_session(oidc: Any, bff_client: Any) -> None:
     browser_login(bff_client)
     # Revoking the refresh token at the provider (as logout does) revokes the grant.
@@ -309,6 +322,7 @@ def test_user_access_token_auth_without_a_session_raises(oidc: Any, api: Any, bf
     assert api.requests == []
 
 
+@pytest.mark.database
 def test_tokens_for_a_resource_share_the_sessions_rotating_refresh_token(oidc: Any, bff_client: Any) -> None:
     """With rotation, a second copy of the refresh token would revoke the grant on its next use."""
     browser_login(bff_client)

@@ -56,7 +56,7 @@ def exists(request: Any) -> bool:
     return bool(engine.SessionStore().exists(request.session.session_key))
 
 
-@pytest.fixture(params=["database", "cache"])
+@pytest.fixture(params=[pytest.param("database", marks=pytest.mark.database), "cache"])
 def index(request: Any, settings: Any, db: Any) -> SessionIndex:
     if request.param == "cache":
         request.getfixturevalue("redis_cache")
@@ -126,6 +126,7 @@ def test_ending_revokes_and_clears_the_tokens(index: SessionIndex, settings: Any
     assert not exists(request)
 
 
+@pytest.mark.database
 @responses.activate
 def test_revocation_can_be_turned_off(db: Any, settings: Any, leak_guard: Any) -> None:
     settings.BFF = {**settings.BFF, "REVOKE_REFRESH_TOKEN_ON_LOGOUT": False}
@@ -135,6 +136,7 @@ def test_revocation_can_be_turned_off(db: Any, settings: Any, leak_guard: Any) -
     assert not exists(request)
 
 
+@pytest.mark.database
 def test_ending_survives_a_failing_revocation(db: Any, settings: Any, leak_guard: Any) -> None:
     # Nothing listens on port 9: the revocation fails, the session still ends.
     settings.BFF = {**settings.BFF, "REVOCATION_ENDPOINT": "http://127.0.0.1:9/revoke"}
@@ -174,6 +176,7 @@ def test_the_cache_index_cannot_list_everything(settings: Any, redis_cache: Any)
         list_sessions()
 
 
+@pytest.mark.database
 def test_the_database_index_lists_everything(db: Any) -> None:
     login_session("alice", "s1"), login_session("bob", "s2")
     assert [i.sub for i in list_sessions()] == ["alice", "bob"]
@@ -192,6 +195,7 @@ def test_the_cache_index_entries_expire_with_the_cache(settings: Any, redis_cach
     index.remove("never-indexed")
 
 
+@pytest.mark.database
 def test_an_entry_that_cannot_be_decrypted_is_skipped(db: Any, settings: Any, caplog: Any) -> None:
     login_session("alice", "s1")
     UserSession.objects.update(session_key="not-a-fernet-token", expires=datetime(2000, 1, 1, tzinfo=timezone.utc))
@@ -200,6 +204,7 @@ def test_an_entry_that_cannot_be_decrypted_is_skipped(db: Any, settings: Any, ca
     assert cleanup_sessions() == 0 and not UserSession.objects.exists()
 
 
+@pytest.mark.database
 def test_cleanup_drops_ended_sessions_and_keeps_live_ones(db: Any) -> None:
     gone, alive = login_session("alice", "s1"), login_session("alice", "s2")
     gone.session.delete()
@@ -251,6 +256,7 @@ def test_the_base_class_names_what_to_implement() -> None:
 # --- the middleware's bookkeeping ---------------------------------------------------------------
 
 
+@pytest.mark.database
 def test_a_sliding_save_moves_the_index_bound_at_most_once_per_half_age(db: Any, settings: Any) -> None:
     settings.SESSION_COOKIE_AGE = 1000
     request = login_session("alice", "s1")
@@ -265,6 +271,7 @@ def test_a_sliding_save_moves_the_index_bound_at_most_once_per_half_age(db: Any,
     assert request.session[sessions.SESSION_EXPIRES_KEY] == pytest.approx(time.time() + 1000, abs=2)
 
 
+@pytest.mark.database
 def test_sessions_without_a_bff_login_are_left_alone(db: Any) -> None:
     request = new_request()
     sessions.note_session_saved(request)
@@ -280,6 +287,7 @@ def run(*args: str) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
+@pytest.mark.database
 def test_command_list(db: Any) -> None:
     a, b = login_session("alice", "s1"), login_session("bob", "s2")
     out, err = run("list")
@@ -296,6 +304,7 @@ def test_command_list_needs_a_filter_with_the_cache_index(settings: Any, redis_c
         run("list")
 
 
+@pytest.mark.database
 def test_command_revoke(db: Any) -> None:
     a, b = login_session("alice", "s1"), login_session("bob", "s2")
     assert run("revoke", "--sub", "alice", "--no-revoke-tokens")[0].strip() == "Revoked 1 session(s)."
@@ -305,6 +314,7 @@ def test_command_revoke(db: Any) -> None:
         run("revoke")
 
 
+@pytest.mark.database
 def test_command_cleanup(db: Any) -> None:
     login_session("alice", "s1").session.delete()
     UserSession.objects.update(expires=datetime.now(tz=timezone.utc) - timedelta(seconds=1))

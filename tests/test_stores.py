@@ -26,6 +26,12 @@ ENGINES = {
     "file": "django.contrib.sessions.backends.file",
     "signed_cookies": "django.contrib.sessions.backends.signed_cookies",
 }
+#: The engines that keep sessions in the database: their tests run on PostgreSQL too.
+DATABASE_ENGINES = {"db", "cached_db"}
+
+
+def engine_params(names: list[str]) -> list[Any]:
+    return [pytest.param(n, marks=pytest.mark.database) if n in DATABASE_ENGINES else n for n in names]
 
 
 def _locmem_values(alias: str = "default") -> list[bytes]:
@@ -40,7 +46,7 @@ def _redis_values(url: str) -> list[bytes]:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("engine", engine_params(list(ENGINES)))
 class TestSessionTokenStoreContract(UserTokenStoreContract):
     @pytest.fixture(autouse=True)
     def _engine(self, settings: Any, engine: str, tmp_path: Any) -> None:
@@ -108,7 +114,7 @@ class TestCacheTokenStoreOnRedisContract(UserTokenStoreContract):
 # --- lost updates: Django saves the session dict whole ------------------------------------------
 
 
-@pytest.fixture(params=["db", "cache-redis", "cached_db"])
+@pytest.fixture(params=engine_params(["db", "cache-redis", "cached_db"]))
 def server_engine(request: Any, settings: Any) -> str:
     name = request.param
     if name == "cache-redis":
@@ -166,6 +172,7 @@ def test_compare_and_set_refuses_a_write_based_on_old_tokens(server_engine: str,
     assert store.get_token(contract.new_request(key, user)) == sample_token(3)
 
 
+@pytest.mark.database
 @pytest.mark.django_db(transaction=True)
 def test_session_holds_only_a_reference(settings: Any, user: Any) -> None:
     contract = UserTokenStoreContract()
@@ -187,6 +194,7 @@ def test_signed_cookies_keep_the_encrypted_record_in_the_cookie(settings: Any, u
     assert record["v"] == 1 and record["tokens"][""].startswith("f:")
 
 
+@pytest.mark.database
 @pytest.mark.django_db(transaction=True)
 def test_tampered_record_reads_as_no_token(user: Any, leak_guard: Any) -> None:
     contract = UserTokenStoreContract()
@@ -203,6 +211,7 @@ def test_tampered_record_reads_as_no_token(user: Any, leak_guard: Any) -> None:
     assert any(r.name == "django.security.django_bff" for r in leak_guard.records)
 
 
+@pytest.mark.database
 @pytest.mark.django_db(transaction=True)
 def test_undecodable_record_reads_as_no_token(user: Any) -> None:
     contract = UserTokenStoreContract()

@@ -149,6 +149,7 @@ def test_the_async_stack_answers_the_same(async_client: Any, client: Client, use
 # --- sliding -----------------------------------------------------------------------------------
 
 
+@pytest.mark.database
 def test_without_save_every_request_polling_does_not_slide(client: Client, user: Any) -> None:
     logged_in(client, user, expires_in=100)
     before = expire_date(client)
@@ -158,6 +159,7 @@ def test_without_save_every_request_polling_does_not_slide(client: Client, user:
     assert expire_date(client) == before
 
 
+@pytest.mark.database
 def test_save_every_request_slides(client: Client, user: Any, settings: Any) -> None:
     settings.SESSION_SAVE_EVERY_REQUEST = True
     logged_in(client, user, expires_in=100)
@@ -171,6 +173,7 @@ def test_save_every_request_slides(client: Client, user: Any, settings: Any) -> 
     assert client.session[SESSION_EXPIRES_KEY] == pytest.approx(time.time() + settings.SESSION_COOKIE_AGE, abs=3)
 
 
+@pytest.mark.database
 @pytest.mark.parametrize("value", ["false", "False", "0", "no"])
 def test_slide_false_does_not_extend(client: Client, user: Any, settings: Any, value: str) -> None:
     settings.SESSION_SAVE_EVERY_REQUEST = True
@@ -210,6 +213,7 @@ def test_slide_false_still_saves_a_modified_session(client: Client, user: Any, s
     assert client.session["changed"] is True
 
 
+@pytest.mark.database
 def test_with_djangos_middleware_slide_false_cannot_help(client: Client, user: Any, settings: Any) -> None:
     # What django_bff.W014 warns about.
     settings.SESSION_SAVE_EVERY_REQUEST = True
@@ -224,12 +228,15 @@ def test_with_djangos_middleware_slide_false_cannot_help(client: Client, user: A
     assert response.cookies["sessionid"].value and expire_date(client) > before
 
 
+@pytest.mark.database
 def test_anonymous_slide_false_leaves_no_session(client: Client, settings: Any) -> None:
     settings.SESSION_SAVE_EVERY_REQUEST = True
     response = client.get("/bff/user", {"slide": "false"}, **XCSRF)
     assert response.status_code == 401 and not Session.objects.exists()
 
 
+@pytest.mark.integration
+@pytest.mark.database
 def test_a_real_login_shows_the_identity_tokens_claims(oidc: Any, bff_client: Any) -> None:
     from tests.conftest import browser_login
 
@@ -245,6 +252,8 @@ def test_a_real_login_shows_the_identity_tokens_claims(oidc: Any, bff_client: An
     assert bff_client.get("/bff/user", HTTP_X_CSRF="1").status_code == 401
 
 
+@pytest.mark.integration
+@pytest.mark.database
 def test_polling_neither_refreshes_nor_slides_and_the_next_api_call_refreshes(
     oidc: Any, bff_client: Any, settings: Any
 ) -> None:

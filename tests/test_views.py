@@ -179,6 +179,7 @@ def test_unknown_prompt_is_refused(client: Client) -> None:
     assert response.status_code == 400 and response.json() == {"error": "invalid_prompt"}
 
 
+@pytest.mark.database
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_a_real_login_comes_back_to_the_return_url(oidc: Any, bff_client: Any) -> None:
@@ -193,6 +194,7 @@ def test_a_real_login_comes_back_to_the_return_url(oidc: Any, bff_client: Any) -
 # --- /bff/logout ------------------------------------------------------------------------------------
 
 
+@pytest.mark.database
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_logout_revokes_clears_flushes_and_ends_the_session_at_the_idp(oidc: Any, bff_client: Any) -> None:
@@ -240,6 +242,7 @@ def test_anonymous_logout_goes_to_the_return_url(client: Client) -> None:
     assert client.get("/bff/logout", {"returnUrl": "//evil.example"}).status_code == 400
 
 
+@pytest.mark.database
 @pytest.mark.django_db(transaction=True)
 def test_logout_without_a_provider_end_session_endpoint(client: Client, user: Any, settings: Any) -> None:
     settings.BFF = {**settings.BFF, "AUTHORITY": None}
