@@ -23,3 +23,8 @@ ensure_venv() {
         "$PYTHON" -m venv .venv
     fi
 }
+
+# have_postgres: PostgreSQL's server binaries are installed (on PATH, or where Debian puts them).
+have_postgres() {
+    command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
