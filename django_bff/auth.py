@@ -19,17 +19,18 @@ needs and nothing else:
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import jwt
-import requests
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend  # type: ignore[import-untyped]
 
 from django_bff import oauth
-from django_bff.backchannel import get_backchannel_session, get_endpoint, get_signing_key
+from django_bff.backchannel import fetch, get_endpoint, get_signing_key
+from django_bff.clock import clock
 from django_bff.conf import bff_settings
 from django_bff.exceptions import TokenServiceError
 from django_bff.tokens import UserToken
@@ -52,6 +53,7 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
     """mozilla-django-oidc's backend, with the BFF's token handling."""
 
     _token_response: dict[str, Any] | None = None
+    _token_requested_at: datetime | None = None
 
     @staticmethod
     def get_settings(attr: str, *args: Any) -> Any:
@@ -76,6 +78,7 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
     def get_token(self, payload: dict[str, Any]) -> dict[str, Any]:
         try:
             endpoint = self._endpoint(self.OIDC_OP_TOKEN_ENDPOINT, "token_endpoint")
+            self._token_requested_at = clock.now()  # expires_in counts from about then
             response = oauth.token_request(dict(payload), endpoint=endpoint)
         except TokenServiceError as e:
             # Becomes a failed login (mozilla-django-oidc redirects to the failure URL).
@@ -96,11 +99,11 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         if not self.OIDC_OP_USER_ENDPOINT:
             return dict(payload)
         try:
-            response = get_backchannel_session().get(
-                self.OIDC_OP_USER_ENDPOINT, headers={"Authorization": f"Bearer {access_token}"}
+            response = fetch(
+                "GET", self.OIDC_OP_USER_ENDPOINT, what="userinfo", headers={"Authorization": f"Bearer {access_token}"}
             )
-        except requests.RequestException as e:
-            raise SuspiciousOperation(f"userinfo request failed: {type(e).__name__}") from None
+        except TokenServiceError as e:
+            raise SuspiciousOperation(f"userinfo request failed: {e}") from None
         logger.info("userinfo GET %s -> %s", self.OIDC_OP_USER_ENDPOINT, response.status_code)
         if response.status_code != 200:
             raise SuspiciousOperation(f"userinfo answered HTTP {response.status_code}")
@@ -156,14 +159,23 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
             return user
         pending = (
             self._token_response,
-            UserToken.from_token_response(self._token_response, client_id=self.OIDC_RP_CLIENT_ID),
+            UserToken.from_token_response(
+                self._token_response, client_id=self.OIDC_RP_CLIENT_ID, now=self._token_requested_at
+            ),
         )
         setattr(request, PENDING_TOKEN_ATTR, pending)
         current = getattr(request, "user", None)
-        if current is not None and current.is_authenticated and current.pk == user.pk:
-            # mozilla-django-oidc does not call login() again for the same user,
-            # so no user_logged_in signal will come: hand the tokens over now.
-            from django_bff.receivers import deliver_pending_tokens
+        same_user = current is not None and current.is_authenticated and current.pk == user.pk
+        if same_user and not getattr(request, "_bff_oidc_callback", False):
+            # mozilla-django-oidc's own callback does not call login() again for the
+            # same user (django_bff.views.OIDCCallbackView does): no user_logged_in
+            # signal will come. Do what login() would, then hand the tokens over.
+            from django.middleware.csrf import rotate_token
 
+            from django_bff.receivers import deliver_pending_tokens
+            from django_bff.sessions import cycle_session_key
+
+            cycle_session_key(request)
+            rotate_token(request)
             deliver_pending_tokens(request, user)
         return user

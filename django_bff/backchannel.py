@@ -5,9 +5,21 @@ client factory for all token service communication. You can provide a
 customized HTTP client yourself using the well-known name". Here the well-known
 name is the setting ``BFF["BACKCHANNEL_SESSION"]``: a dotted path to a callable
 that returns a :class:`requests.Session`. It is used for the code exchange at
-login, refresh, revocation, discovery and JWKS. The default,
+login, refresh, revocation, discovery, JWKS and userinfo. The default,
 :func:`default_session`, pools connections, has finite connect and read
 timeouts, never follows redirects and sends a ``django-bff`` User-Agent.
+
+Every call goes through :func:`fetch`, which bounds it whatever session the
+setting returns: the whole exchange (connecting, sending, reading the complete
+answer) must finish within ``BACKCHANNEL_CONNECT_TIMEOUT +
+BACKCHANNEL_READ_TIMEOUT`` seconds, a deadline that a provider trickling its
+answer byte by byte cannot stretch (``requests``' read timeout applies to each
+read from the socket, not to the answer); and an answer larger than
+``BFF["BACKCHANNEL_MAX_RESPONSE_SIZE"]`` is refused without being read whole.
+Both are :class:`~django_bff.exceptions.TokenServiceUnavailable` (503 for the
+browser). A request that may have reached the provider without a complete
+answer coming back is marked ``in_doubt``: the token manager then does not send
+the same refresh token again until the provider could have finished with it.
 
 Discovery documents and JWKS are cached in the process with a TTL; a signing key
 id (``kid``) that is not in the cached JWKS triggers one re-fetch (at most one per
@@ -17,16 +29,21 @@ cannot make us hammer the provider).
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import threading
 import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
 import requests
+import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
 
 import django_bff
 from django_bff.conf import bff_settings, on_reload
@@ -35,6 +52,8 @@ from django_bff.exceptions import BFFImproperlyConfigured, TokenServiceUnavailab
 __all__ = [
     "default_session",
     "BackchannelSession",
+    "BackchannelResponse",
+    "fetch",
     "get_backchannel_session",
     "get_discovery_document",
     "get_signing_key",
@@ -101,6 +120,152 @@ def get_backchannel_session() -> requests.Session:
     return session
 
 
+# --- one bounded exchange -----------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class BackchannelResponse:
+    """A complete answer of the token service, read within the deadline and the size limit."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The parsed body; :class:`ValueError` when it is not JSON."""
+        return json.loads(self.content)
+
+    def __repr__(self) -> str:
+        return f"<BackchannelResponse {self.status_code}, {len(self.content)} bytes>"
+
+
+_executor_lock = threading.Lock()
+_executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _get_executor() -> concurrent.futures.ThreadPoolExecutor:
+    """Threads that make back-channel exchanges, so that a caller can stop waiting at the deadline."""
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                size = max(4, int(bff_settings.BACKCHANNEL_POOL_SIZE))
+                _executor = concurrent.futures.ThreadPoolExecutor(size, thread_name_prefix="django-bff-backchannel")
+    return _executor
+
+
+def _retry_after() -> int:
+    return int(bff_settings.RETRY_AFTER)
+
+
+def _maybe_sent(error: requests.RequestException) -> bool:
+    """False when ``error`` happened before the request could reach the server."""
+    if isinstance(error, (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.ProxyError)):
+        return False
+    cause = error.args[0] if error.args else None
+    reason = getattr(cause, "reason", cause)
+    return not isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def _chunks(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives: each read returns after at most one read from the socket."""
+    raw = response.raw
+    if isinstance(raw, urllib3.HTTPResponse):
+        while True:
+            chunk = raw.read1(65536, decode_content=True)
+            if not chunk:
+                return
+            yield chunk
+    else:  # pragma: no cover - a BACKCHANNEL_SESSION whose adapter is not urllib3's
+        yield from response.iter_content(65536)
+
+
+def _exchange(
+    session: requests.Session,
+    method: str,
+    url: str,
+    kwargs: dict[str, Any],
+    deadline: float,
+    limit: int,
+    what: str,
+) -> BackchannelResponse:
+    if time.monotonic() >= deadline:
+        # Queued behind stuck exchanges until its caller gave up: never send it late.
+        raise TokenServiceUnavailable(f"{what}: not sent in time", retry_after=_retry_after())
+    try:
+        response = session.request(method, url, stream=True, allow_redirects=False, **kwargs)
+    except requests.Timeout as e:
+        logger.warning("%s to %s timed out", what, url)
+        raise TokenServiceUnavailable(
+            f"{what}: the token service did not answer in time", retry_after=_retry_after(), in_doubt=_maybe_sent(e)
+        ) from None
+    except requests.RequestException as e:
+        logger.warning("%s to %s failed: %s", what, url, type(e).__name__)
+        raise TokenServiceUnavailable(
+            f"{what}: the token service is unreachable", retry_after=_retry_after(), in_doubt=_maybe_sent(e)
+        ) from None
+    try:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            logger.warning("%s to %s: the answer announces %s bytes, over %d; refused", what, url, declared, limit)
+            raise TokenServiceUnavailable(f"{what}: the answer is too large", retry_after=_retry_after())
+        body = bytearray()
+        for chunk in _chunks(response):
+            body += chunk
+            if len(body) > limit:
+                logger.warning("%s to %s: the answer is over %d bytes; refused", what, url, limit)
+                raise TokenServiceUnavailable(f"{what}: the answer is too large", retry_after=_retry_after())
+            if time.monotonic() > deadline:
+                raise TokenServiceUnavailable(f"{what}: the answer took too long", in_doubt=True)
+        return BackchannelResponse(response.status_code, response.headers, bytes(body))
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as e:
+        logger.warning("%s to %s: the answer was cut off: %s", what, url, type(e).__name__)
+        raise TokenServiceUnavailable(
+            f"{what}: the answer was cut off", retry_after=_retry_after(), in_doubt=True
+        ) from None
+    finally:
+        response.close()
+
+
+def fetch(
+    method: str,
+    url: str,
+    *,
+    what: str,
+    data: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    auth: AuthBase | tuple[str, str] | None = None,
+) -> BackchannelResponse:
+    """One exchange with the token service through the back-channel session, bounded.
+
+    The whole exchange has ``BACKCHANNEL_CONNECT_TIMEOUT + BACKCHANNEL_READ_TIMEOUT``
+    seconds; the answer at most ``BACKCHANNEL_MAX_RESPONSE_SIZE`` bytes. Raises
+    :class:`~django_bff.exceptions.TokenServiceUnavailable` (with ``in_doubt``
+    when the request may have been acted on) and nothing else for network
+    trouble; any HTTP status is a :class:`BackchannelResponse`.
+    """
+    connect, read = bff_settings.backchannel_timeout
+    total = connect + read
+    deadline = time.monotonic() + total
+    kwargs: dict[str, Any] = {"timeout": (connect, read), "headers": dict(headers or {}), "auth": auth}
+    if data is not None:
+        kwargs["data"] = dict(data)
+    limit = int(bff_settings.BACKCHANNEL_MAX_RESPONSE_SIZE)
+    future = _get_executor().submit(_exchange, get_backchannel_session(), method, url, kwargs, deadline, limit, what)
+    try:
+        return future.result(timeout=total)
+    except concurrent.futures.TimeoutError:
+        sent = not future.cancel()
+        logger.warning("%s to %s: no complete answer within %.0f s; abandoned", what, url, total)
+        raise TokenServiceUnavailable(
+            f"{what}: the token service did not answer in time", retry_after=_retry_after(), in_doubt=sent
+        ) from None
+
+
 # --- discovery and JWKS -------------------------------------------------------
 
 _cache_lock = threading.Lock()
@@ -111,22 +276,22 @@ _jwks: dict[str, tuple[float, dict[str, Any]]] = {}
 @on_reload
 def clear_caches() -> None:
     """Forget the back-channel session, discovery documents and JWKS."""
-    global _session
+    global _session, _executor
     with _session_lock:
         if _session is not None:
             _session.close()
         _session = None
+    with _executor_lock:
+        if _executor is not None:
+            _executor.shutdown(wait=False)
+        _executor = None
     with _cache_lock:
         _discovery.clear()
         _jwks.clear()
 
 
 def _get_json(url: str, what: str) -> dict[str, Any]:
-    try:
-        response = get_backchannel_session().get(url, headers={"Accept": "application/json"})
-    except requests.RequestException as e:
-        logger.warning("%s request to %s failed: %s", what, url, type(e).__name__)
-        raise TokenServiceUnavailable(f"{what} unreachable") from None
+    response = fetch("GET", url, what=what, headers={"Accept": "application/json"})
     logger.info("%s GET %s -> %s", what, url, response.status_code)
     if response.status_code != 200:
         raise TokenServiceUnavailable(f"{what} answered HTTP {response.status_code}")

@@ -33,6 +33,8 @@ _NUMBERS: dict[str, tuple[float, bool, bool]] = {
     "BACKCHANNEL_CONNECT_TIMEOUT": (0, False, True),
     "BACKCHANNEL_READ_TIMEOUT": (0, False, True),
     "BACKCHANNEL_POOL_SIZE": (1, True, False),
+    "BACKCHANNEL_MAX_RESPONSE_SIZE": (1024, True, False),
+    "MAX_TOKEN_SIZE": (256, True, False),
     "DISCOVERY_CACHE_TTL": (0, False, False),
     "JWKS_CACHE_TTL": (0, False, False),
     "JWKS_MIN_REFETCH_INTERVAL": (0, False, False),
@@ -66,7 +68,9 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     messages += _check_backchannel(user)
     messages += _check_encryption(user)
     messages += _check_cache(user)
+    messages += _check_cache_timeouts(user)
     messages += _check_oidc()
+    messages += _check_callback()
     messages += _check_proxy(user)
     messages += _check_sessions(user)
     messages += _check_cookies()
@@ -129,7 +133,8 @@ def _check_values(user: dict[str, Any]) -> list[CheckMessage]:
             messages.append(
                 Warning(
                     "The refresh lock can expire during a token request.",
-                    hint='Make BFF["REFRESH_LOCK_TIMEOUT"] longer than the two BACKCHANNEL timeouts.',
+                    hint='Make BFF["REFRESH_LOCK_TIMEOUT"] longer than the two BACKCHANNEL timeouts (their sum '
+                    "is a token request's deadline).",
                     id="django_bff.W004",
                 )
             )
@@ -268,6 +273,71 @@ def _check_cache(user: dict[str, Any]) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+#: Cache backends talking to Redis, and the OPTIONS that bound their socket waits.
+_REDIS_TIMEOUT_OPTIONS = {
+    "django_redis.cache.RedisCache": ("SOCKET_CONNECT_TIMEOUT", "SOCKET_TIMEOUT"),
+    "django.core.cache.backends.redis.RedisCache": ("socket_connect_timeout", "socket_timeout"),
+}
+
+
+def _bff_cache_aliases(user: dict[str, Any]) -> list[str]:
+    """The cache aliases django_bff uses: BFF["CACHE"], the stores' and the session engine's."""
+    aliases = [_value(user, "CACHE")]
+    for setting, backend in (
+        ("USER_TOKEN_STORE", "CacheTokenStore"),
+        ("SESSION_INDEX", "CacheSessionIndex"),
+    ):
+        config = _value(user, setting)
+        if isinstance(config, dict) and str(config.get("BACKEND", "")).endswith(backend):
+            options = config.get("OPTIONS") or {}
+            aliases.append(options.get("CACHE") or _value(user, "CACHE"))
+    if settings.SESSION_ENGINE.endswith((".cache", ".cached_db")):
+        aliases.append(getattr(settings, "SESSION_CACHE_ALIAS", "default"))
+    return list(dict.fromkeys(a for a in aliases if isinstance(a, str)))
+
+
+def _check_cache_timeouts(user: dict[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    caches = getattr(settings, "CACHES", {})
+    for alias in _bff_cache_aliases(user):
+        config = caches.get(alias)
+        if not isinstance(config, dict):
+            continue
+        names = _REDIS_TIMEOUT_OPTIONS.get(str(config.get("BACKEND", "")))
+        options = config.get("OPTIONS") or {}
+        if names and not all(isinstance(options, dict) and options.get(name) for name in names):
+            messages.append(
+                Warning(
+                    f"The Redis cache {alias!r} has no socket timeouts.",
+                    hint=f"A hung Redis would hang every worker: set OPTIONS {names[0]} and {names[1]} (e.g. 1).",
+                    id="django_bff.W017",
+                )
+            )
+    return messages
+
+
+_CALLBACK = "django_bff.views.OIDCCallbackView"
+
+
+def _check_callback() -> list[CheckMessage]:
+    from django_bff.views import OIDCCallbackView
+
+    path = getattr(settings, "OIDC_CALLBACK_CLASS", "mozilla_django_oidc.views.OIDCAuthenticationCallbackView")
+    try:
+        mounted = import_string(path)
+    except ImportError:
+        mounted = None
+    if isinstance(mounted, type) and issubclass(mounted, OIDCCallbackView):
+        return []
+    return [
+        Warning(
+            "The OIDC callback can be used to log users out (logout CSRF).",
+            hint=f'Set OIDC_CALLBACK_CLASS = "{_CALLBACK}" (or a subclass).',
+            id="django_bff.W018",
+        )
+    ]
 
 
 def _check_oidc() -> list[CheckMessage]:

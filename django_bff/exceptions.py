@@ -7,8 +7,9 @@ The tree::
     │   └── InvalidTokenStore
     ├── TokenStoreError
     │   └── TokenStoreConflict     a compare-and-set write lost against a newer one
+    ├── StorageUnavailable         the cache or the session storage cannot be reached (503)
     ├── TokenServiceError          the token service answered badly (carries status_code)
-    │   ├── TokenServiceUnavailable    down, slow, 5xx or not JSON: transient (503)
+    │   ├── TokenServiceUnavailable    down, slow, 5xx, not JSON or too large: transient (503)
     │   └── TokenRequestRejected       an OAuth error answer such as invalid_grant
     ├── AccessTokenUnavailable     no token to attach to an outgoing request (401 or 503)
     ├── ProxyError                 a proxied call that cannot be made or completed
@@ -38,6 +39,7 @@ __all__ = [
     "InvalidTokenStore",
     "TokenStoreError",
     "TokenStoreConflict",
+    "StorageUnavailable",
     "TokenServiceError",
     "TokenServiceUnavailable",
     "TokenRequestRejected",
@@ -87,6 +89,20 @@ class TokenStoreConflict(TokenStoreError):
     default_code = "token_store_conflict"
 
 
+class StorageUnavailable(BFFError):
+    """The cache (locks, cached tokens) or the session storage could not be reached.
+
+    Transient: the browser gets 503 with ``Retry-After``; nothing is changed.
+    """
+
+    status_code = 503
+    default_code = "storage_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class TokenServiceError(BFFError):
     """The token service (the identity provider) did not give a usable answer."""
 
@@ -100,10 +116,22 @@ class TokenServiceError(BFFError):
 
 
 class TokenServiceUnavailable(TokenServiceError):
-    """Transient: the token service is down, too slow, answered 5xx or not JSON."""
+    """Transient: the token service is down, too slow, answered 5xx, not JSON or too much.
+
+    ``in_doubt`` is True when the request may have reached the token service and
+    no complete answer came back (a timeout or a connection lost after sending):
+    the service may still act on it, so a refresh token sent with it must not be
+    sent again at once.
+    """
 
     status_code = 503
     default_code = "token_service_unavailable"
+
+    def __init__(
+        self, message: str, *, error: str | None = None, retry_after: int | None = None, in_doubt: bool = False
+    ):
+        super().__init__(message, error=error, retry_after=retry_after)
+        self.in_doubt = in_doubt
 
 
 class TokenRequestRejected(TokenServiceError):
@@ -117,7 +145,8 @@ class AccessTokenUnavailable(BFFError):
     """No access token could be attached (raised by :mod:`django_bff.http` auth objects).
 
     ``error`` is the :class:`~django_bff.tokens.TokenError` code. Transient
-    errors answer 503 with ``retry_after``; the others 401.
+    errors answer 503 with ``retry_after``; ``token_service_error`` (the token
+    service refused in a way a new login does not fix) 502; the others 401.
     """
 
     status_code = 401
@@ -130,6 +159,8 @@ class AccessTokenUnavailable(BFFError):
         self.retry_after = retry_after
         if transient:
             self.status_code = 503
+        elif error == "token_service_error":
+            self.status_code = 502
 
 
 class ProxyError(BFFError):

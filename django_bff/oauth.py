@@ -5,8 +5,10 @@ Classifies every answer so callers get a value or one of two errors:
 * :class:`~django_bff.exceptions.TokenRequestRejected`: the token service said
   no with an OAuth error (``invalid_grant``, ``invalid_client``...).
 * :class:`~django_bff.exceptions.TokenServiceUnavailable`: it could not be
-  reached, took longer than the timeout, answered 5xx, or did not answer JSON.
-  Transient: the caller keeps the tokens and asks the browser to retry.
+  reached, took longer than the deadline, answered 5xx, did not answer JSON,
+  answered more than ``BFF["BACKCHANNEL_MAX_RESPONSE_SIZE"]`` bytes, or a token
+  longer than ``BFF["MAX_TOKEN_SIZE"]`` characters. Transient: the caller keeps
+  the tokens and asks the browser to retry.
 
 Messages and logs name the endpoint, the grant type and the status code, never a
 token, a code, a secret or the response body.
@@ -19,11 +21,10 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import requests
 from requests.auth import HTTPBasicAuth
 
 from django_bff.assertions import get_assertion_service
-from django_bff.backchannel import get_backchannel_session, get_endpoint
+from django_bff.backchannel import BackchannelResponse, fetch, get_endpoint
 from django_bff.clients import ClientConfig, get_client
 from django_bff.conf import bff_settings
 from django_bff.exceptions import (
@@ -79,7 +80,7 @@ def _authenticate(data: dict[str, str], client: ClientConfig | None, endpoint: s
     return None
 
 
-def _retry_after(response: requests.Response | None) -> int:
+def _retry_after(response: BackchannelResponse | None) -> int:
     default = int(bff_settings.RETRY_AFTER)
     if response is None:
         return default
@@ -87,27 +88,24 @@ def _retry_after(response: requests.Response | None) -> int:
     return int(value) if value.isdigit() and 0 < int(value) <= 3600 else default
 
 
-def _post(endpoint: str, data: dict[str, str], what: str, client: ClientConfig | None = None) -> requests.Response:
+def _post(endpoint: str, data: dict[str, str], what: str, client: ClientConfig | None = None) -> BackchannelResponse:
     auth = _authenticate(data, client, endpoint)
     started = time.monotonic()
-    try:
-        response = get_backchannel_session().post(
-            endpoint, data=data, auth=auth, headers={"Accept": "application/json"}
-        )
-    except requests.Timeout:
-        logger.warning("%s to %s timed out", what, endpoint)
-        raise TokenServiceUnavailable(
-            f"{what}: the token service did not answer in time", retry_after=_retry_after(None)
-        ) from None
-    except requests.RequestException as e:
-        logger.warning("%s to %s failed: %s", what, endpoint, type(e).__name__)
-        raise TokenServiceUnavailable(
-            f"{what}: the token service is unreachable", retry_after=_retry_after(None)
-        ) from None
+    response = fetch("POST", endpoint, what=what, data=data, auth=auth, headers={"Accept": "application/json"})
     logger.info(
         "%s POST %s -> %s in %.0f ms", what, endpoint, response.status_code, (time.monotonic() - started) * 1000
     )
     return response
+
+
+def _check_token_sizes(body: dict[str, Any], what: str) -> None:
+    """Refuse tokens no API would take: a provider (or something in front of it) gone wrong."""
+    limit = int(bff_settings.MAX_TOKEN_SIZE)
+    for name in ("access_token", "refresh_token", "id_token"):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            logger.warning("%s: the answer's %s is not a string of at most %d characters; refused", what, name, limit)
+            raise TokenServiceUnavailable(f"{what}: the answer's {name} is unusable", retry_after=_retry_after(None))
 
 
 def token_request(
@@ -142,6 +140,7 @@ def token_request(
         raise TokenServiceError(f"{what}: HTTP {response.status_code} without an OAuth error")
     if not isinstance(body.get("access_token"), str) or not body["access_token"]:
         raise TokenServiceUnavailable(f"{what}: the answer has no access_token", retry_after=_retry_after(response))
+    _check_token_sizes(body, what)
     return body
 
 

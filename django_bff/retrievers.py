@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -34,6 +34,8 @@ from django_bff.conf import bff_settings, on_reload
 from django_bff.exceptions import BFFImproperlyConfigured
 from django_bff.token_manager import get_client_access_token, get_user_access_token
 from django_bff.tokens import TokenError, TokenResult, TokenType, UserTokenRequestParameters
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "AccessTokenRetriever",
@@ -103,7 +105,9 @@ class AccessTokenRetrievalError(AccessTokenResult):
     """No token, and the call must not go upstream.
 
     ``error`` is the code the browser gets in ``{"error": ...}``; ``status_code``
-    401 (log in again) or 503 (transient, with ``retry_after`` seconds).
+    401 only when logging in again helps (no session, the session expired), 502
+    when the token service refused in a way a login does not fix, 503 when it is
+    transient (with ``retry_after`` seconds).
     """
 
     error: str
@@ -121,6 +125,10 @@ def result_from_token(result: TokenResult) -> AccessTokenResult:
     error = result.error or TokenError.NO_TOKEN
     if error.transient:
         return AccessTokenRetrievalError(error.value, 503, result.retry_after or int(bff_settings.RETRY_AFTER))
+    if error is TokenError.TOKEN_SERVICE_ERROR:
+        # The token service refused for a reason a new login does not fix (invalid_client,
+        # a misconfigured client...): 401 would send the browser app into a login loop.
+        return AccessTokenRetrievalError(error.value, 502)
     return AccessTokenRetrievalError(error.value, 401)
 
 
@@ -251,7 +259,9 @@ class TokenExchangeAccessTokenRetriever(DefaultAccessTokenRetriever):
     def get_access_token(self, context: AccessTokenRetrievalContext) -> AccessTokenResult:
         from django_bff import crypto, oauth
         from django_bff.clients import get_client
+        from django_bff.clock import clock
         from django_bff.exceptions import TokenServiceError, TokenServiceUnavailable
+        from django_bff.faults import is_storage_error, storage_unavailable
         from django_bff.tokens import expires_at_from_response
 
         subject = self.get_user_token(context)
@@ -259,15 +269,30 @@ class TokenExchangeAccessTokenRetriever(DefaultAccessTokenRetriever):
             return result_from_token(subject)
         data = self.exchange_parameters(context, subject.token.access_token)
         digest = hashlib.sha256(
-            "\x00".join((subject.token.access_token, data["audience"], self.scope or "", self.client)).encode()
+            "\x00".join(
+                (
+                    subject.token.access_token,
+                    data["audience"],
+                    data.get("resource", ""),
+                    data.get("scope", ""),
+                    self.client,
+                )
+            ).encode()
         ).hexdigest()
         cache, key = caches[bff_settings.CACHE], f"bff:exchange:{digest}"
-        cached = cache.get(key)
+        try:
+            cached = cache.get(key)
+        except Exception as e:
+            if not is_storage_error(e):
+                raise
+            error = storage_unavailable(e, "token exchange cache")
+            return AccessTokenRetrievalError(error.default_code, 503, error.retry_after)
         if isinstance(cached, str):
             try:
                 return BearerTokenResult(crypto.decrypt(cached).decode())
             except crypto.InvalidToken:
-                cache.delete(key)
+                pass  # replaced below
+        sent_at = clock.now()
         try:
             response = oauth.token_request(data, client=get_client(self.client))
         except TokenServiceUnavailable as e:
@@ -275,13 +300,19 @@ class TokenExchangeAccessTokenRetriever(DefaultAccessTokenRetriever):
                 "token_service_unavailable", 503, e.retry_after or int(bff_settings.RETRY_AFTER)
             )
         except TokenServiceError:
-            return AccessTokenRetrievalError("token_exchange_failed", 401)
+            # The provider refused the exchange: a new login would not change that.
+            return AccessTokenRetrievalError("token_exchange_failed", 502)
         token = str(response["access_token"])
-        expires_at = expires_at_from_response(response)
+        expires_at = expires_at_from_response(response, sent_at)
         if expires_at is not None:
-            lifetime = int(
-                (expires_at - datetime.now(timezone.utc)).total_seconds() - bff_settings.refresh_before_expiration
-            )
-            if lifetime > 0:
-                cache.set(key, crypto.encrypt(token.encode()), lifetime)
+            lifetime = (expires_at - sent_at).total_seconds()
+            window = min(bff_settings.refresh_before_expiration, lifetime / 2)
+            ttl = int((expires_at - clock.now()).total_seconds() - window)
+            if ttl > 0:
+                try:
+                    cache.set(key, crypto.encrypt(token.encode()), ttl)
+                except Exception as e:
+                    if not is_storage_error(e):
+                        raise
+                    logger.warning("could not cache an exchanged token (%s)", type(e).__name__)
         return BearerTokenResult(token)

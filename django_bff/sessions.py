@@ -59,6 +59,7 @@ __all__ = [
     "cleanup_sessions",
     "record_session",
     "forget_session",
+    "cycle_session_key",
     "note_session_saved",
     "session_expires_at",
     "SESSION_SID_KEY",
@@ -324,8 +325,10 @@ on_reload(get_session_index.cache_clear)
 
 
 def _session_store(session_key: str | None = None) -> SessionBase:
-    engine = import_module(settings.SESSION_ENGINE)
-    store: SessionBase = engine.SessionStore(session_key)
+    from django_bff.faults import strict_session_store
+
+    engine = strict_session_store(import_module(settings.SESSION_ENGINE).SessionStore)
+    store: SessionBase = engine(session_key)
     return store
 
 
@@ -361,6 +364,15 @@ def forget_session(request: HttpRequest) -> None:
     key = request.session.session_key
     if key and SESSION_SID_KEY in request.session:
         get_session_index().remove(key)
+
+
+def cycle_session_key(request: HttpRequest) -> None:
+    """Give the session a new key (a new login in the same session), dropping the old key's index entry."""
+    session = request.session
+    old = session.session_key
+    session.cycle_key()
+    if old and old != session.session_key and SESSION_SID_KEY in session:
+        get_session_index().remove(old)
 
 
 def note_session_saved(request: HttpRequest) -> None:

@@ -251,7 +251,10 @@ class SessionTokenStore(RecordTokenStore):
 
     @property
     def engine(self) -> type[SessionBase]:
-        return import_module(settings.SESSION_ENGINE).SessionStore  # type: ignore[no-any-return]
+        """The configured engine; a ``cache`` engine that cannot be reached raises instead of reading empty."""
+        from django_bff.faults import strict_session_store
+
+        return strict_session_store(import_module(settings.SESSION_ENGINE).SessionStore)
 
     @property
     def in_cookie(self) -> bool:

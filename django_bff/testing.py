@@ -47,6 +47,7 @@ def sample_token(n: int = 1, **overrides: Any) -> UserToken:
         "client_id": "bff",
         "dpop_jwk": None,
         "resource": None,
+        "issued_at": datetime(2031, 1, 2, 2, 4, 5, tzinfo=timezone.utc),
     }
     values.update(overrides)
     return UserToken(**values)

@@ -10,6 +10,23 @@ the others wait (at most ``BFF["REFRESH_LOCK_WAIT"]`` seconds) for the token it
 stores. This matters: a provider that rotates refresh tokens revokes the whole
 grant when one refresh token is used twice.
 
+A refresh whose request may have reached the provider without an answer
+coming back (a timeout, a connection lost after sending) leaves its refresh
+token *in doubt*: the provider may still rotate it. Nobody refreshes with that
+token again until the refresh lock, kept by the worker that gave up, expires
+(``BFF["REFRESH_LOCK_TIMEOUT"]`` after it was taken); an in-doubt marker in the
+cache answers the calls in the meantime at once with 503 and ``Retry-After``.
+Every token-service request ends within ``BACKCHANNEL_CONNECT_TIMEOUT +
+BACKCHANNEL_READ_TIMEOUT`` (:func:`django_bff.backchannel.fetch`), which
+``django_bff.W004`` keeps shorter than the lock's lifetime.
+
+Expiry counts from when the token request was sent, and a token is renewed
+``BFF["REFRESH_BEFORE_EXPIRATION"]`` seconds before it expires, or at half its
+lifetime when that comes first (logged once per process).
+
+When the cache or the token storage cannot be reached the answer is
+``storage_unavailable`` (503 for the browser), never an exception.
+
 The flow is written once, as a generator of operations (``_user_token_flow``),
 and run by a sync driver and an async one, so both behave the same; the async
 driver never blocks the event loop while waiting or calling the provider.
@@ -22,6 +39,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -35,6 +53,7 @@ from django.http import HttpRequest
 
 from django_bff import crypto, oauth
 from django_bff.clients import get_client
+from django_bff.clock import clock
 from django_bff.conf import bff_settings
 from django_bff.exceptions import (
     TokenRequestRejected,
@@ -42,6 +61,7 @@ from django_bff.exceptions import (
     TokenServiceUnavailable,
     TokenStoreConflict,
 )
+from django_bff.faults import is_storage_error, storage_unavailable
 from django_bff.locks import CacheLock
 from django_bff.signals import token_refresh_failed, token_refreshed
 from django_bff.stores import UserTokenStore, get_token_store
@@ -174,6 +194,61 @@ def _refresh_data(token: UserToken, parameters: UserTokenRequestParameters) -> d
     return data
 
 
+def _storage_guarded(flow: _Flow, what: str) -> _Flow:
+    """Run ``flow``; a cache or storage outage anywhere in it answers ``storage_unavailable``."""
+    try:
+        result = yield from flow
+    except Exception as e:
+        if not is_storage_error(e):
+            raise
+        storage_unavailable(e, what)  # logs it
+        return TokenResult(error=TokenError.STORAGE_UNAVAILABLE, retry_after=int(bff_settings.RETRY_AFTER))
+    return result
+
+
+_window_clamp_logged = False
+
+
+def _needs_refresh(token: UserToken | ClientToken, before: float) -> bool:
+    """``token.needs_refresh(before)``, noting once per process when its lifetime shortens the window."""
+    global _window_clamp_logged
+    window = token.refresh_window(before)
+    if window < before and not _window_clamp_logged:
+        _window_clamp_logged = True
+        logger.info(
+            "tokens live %.0f s, less than twice REFRESH_BEFORE_EXPIRATION (%.0f s): renewed at half their lifetime",
+            token.lifetime() or 0,
+            before,
+        )
+    return token.needs_refresh(before)
+
+
+# --- in doubt ----------------------------------------------------------------------------------
+
+
+def _in_doubt_key(grant: UserToken) -> str:
+    return _lock_key(grant).replace("refresh-lock", "refresh-in-doubt", 1)
+
+
+def _mark_in_doubt(key: str, seconds: float) -> None:
+    """Remember that a refresh with this refresh token may still be acted on, for ``seconds``."""
+    try:
+        caches[bff_settings.CACHE].set(key, clock.time() + seconds, max(1, math.ceil(seconds)))
+    except Exception as e:
+        if not is_storage_error(e):
+            raise
+        logger.warning("could not mark a refresh token in doubt (%s); its lock still guards it", type(e).__name__)
+
+
+def _in_doubt_for(key: str) -> int | None:
+    """Seconds the refresh token stays in doubt, None when it is not."""
+    until = caches[bff_settings.CACHE].get(key)
+    if not isinstance(until, (int, float)):
+        return None
+    remaining = until - clock.time()
+    return math.ceil(remaining) if remaining > 0 else None
+
+
 # --- the flow ------------------------------------------------------------------------------
 
 
@@ -193,7 +268,7 @@ def _user_token_flow(request: HttpRequest, parameters: UserTokenRequestParameter
     store = get_token_store()
     token = yield _call(store.get_token, store.aget_token, request, parameters)
     if token is not None and not parameters.force_renewal:
-        if not token.needs_refresh(bff_settings.refresh_before_expiration):
+        if not _needs_refresh(token, bff_settings.refresh_before_expiration):
             return TokenResult(token=token)
     grant = token
     if _is_specific(parameters):
@@ -271,6 +346,14 @@ def _refresh_flow(
         return result
     specific = _is_specific(parameters)
 
+    def in_doubt(refresh_grant: UserToken) -> _Flow:
+        seconds = yield _call(_in_doubt_for, None, _in_doubt_key(refresh_grant))
+        if seconds is None:
+            return None
+        logger.info("the refresh token is in doubt for %d s; not refreshing", seconds)
+        result = yield from _failed(request, TokenError.TOKEN_SERVICE_UNAVAILABLE, seconds)
+        return result
+
     def reread() -> _Flow:
         current_grant = yield _call(store.get_token, store.aget_token, request, _SESSION_TOKEN)
         if current_grant is None:
@@ -281,7 +364,12 @@ def _refresh_flow(
         if _fresh_enough(current, token):
             logger.debug("another worker refreshed the token; using it")
             return TokenResult(token=current)
-        return None
+        outcome = yield from in_doubt(current_grant)
+        return outcome
+
+    outcome = yield from in_doubt(grant)
+    if outcome is not None:
+        return outcome
 
     for _attempt in range(5):
         lock = CacheLock(caches[bff_settings.CACHE], _lock_key(grant), float(bff_settings.REFRESH_LOCK_TIMEOUT))
@@ -306,6 +394,7 @@ def _refresh_flow(
         result = yield from _failed(request, TokenError.REFRESH_LOCK_TIMEOUT, int(bff_settings.RETRY_AFTER))
         return result
 
+    keep_lock = False
     try:
         outcome = yield from reread()  # a refresh may have finished just before the lock was ours
         if outcome is not None:
@@ -313,6 +402,7 @@ def _refresh_flow(
         grant = yield _call(store.get_token, store.aget_token, request, _SESSION_TOKEN)
         assert grant is not None  # reread() answered SESSION_EXPIRED otherwise
         logger.debug("refreshing the access token")
+        sent_at = clock.now()  # expires_in counts from about when the provider got the request
         try:
             response = yield _Call(
                 oauth.token_request, None, (_refresh_data(grant, parameters),), thread_sensitive=False
@@ -328,6 +418,13 @@ def _refresh_flow(
             return result
         except TokenServiceUnavailable as e:
             retry_after = e.retry_after or int(bff_settings.RETRY_AFTER)
+            if e.in_doubt:
+                # The provider may still act on it: keep the lock until it expires, and say so.
+                keep_lock = True
+                seconds = lock.remaining()
+                yield _call(_mark_in_doubt, None, _in_doubt_key(grant), seconds)
+                retry_after = max(1, math.ceil(seconds))
+                logger.warning("refresh without a complete answer: its refresh token is in doubt for %d s", retry_after)
             result = yield from _failed(request, TokenError.TOKEN_SERVICE_UNAVAILABLE, retry_after)
             return result
         except TokenServiceError:
@@ -340,6 +437,7 @@ def _refresh_flow(
                 {**response, "refresh_token": None, "id_token": None},
                 client_id=grant.client_id,
                 resource=parameters.resource,
+                now=sent_at,
             )
             if new.scope is None and parameters.scope:
                 new = dataclasses.replace(new, scope=parameters.scope)
@@ -347,7 +445,7 @@ def _refresh_flow(
             if rotated:
                 writes.append((dataclasses.replace(grant, refresh_token=rotated), _SESSION_TOKEN))
         else:
-            new = UserToken.from_token_response(response, previous=grant)
+            new = UserToken.from_token_response(response, previous=grant, now=sent_at)
             writes = [(new, _SESSION_TOKEN)]
         try:
             for value, where in writes:
@@ -360,7 +458,8 @@ def _refresh_flow(
         )
         return TokenResult(token=new)
     finally:
-        yield _call(lock.release, lock.arelease)
+        if not keep_lock:
+            yield _call(lock.release, lock.arelease)
 
 
 # --- public API -----------------------------------------------------------------------------
@@ -368,7 +467,8 @@ def _refresh_flow(
 
 def get_user_access_token(request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> TokenResult:
     """The current user's access token, refreshed when needed. Never raises for protocol errors."""
-    result: TokenResult = _run_sync(_user_token_flow(request, parameters or UserTokenRequestParameters()))
+    flow = _user_token_flow(request, parameters or UserTokenRequestParameters())
+    result: TokenResult = _run_sync(_storage_guarded(flow, "user token"))
     return result
 
 
@@ -376,7 +476,8 @@ async def aget_user_access_token(
     request: HttpRequest, parameters: UserTokenRequestParameters | None = None
 ) -> TokenResult:
     """Async twin of :func:`get_user_access_token`."""
-    result: TokenResult = await _run_async(_user_token_flow(request, parameters or UserTokenRequestParameters()))
+    flow = _user_token_flow(request, parameters or UserTokenRequestParameters())
+    result: TokenResult = await _run_async(_storage_guarded(flow, "user token"))
     return result
 
 
@@ -417,6 +518,7 @@ def _encode_client_token(token: ClientToken) -> str:
         "access_token": token.access_token,
         "access_token_type": token.access_token_type,
         "expires_at": token.expires_at.timestamp() if token.expires_at else None,
+        "issued_at": token.issued_at.timestamp() if token.issued_at else None,
         "scope": token.scope,
     }
     return crypto.encrypt(json.dumps(data).encode())
@@ -427,16 +529,27 @@ def _decode_client_token(value: Any) -> ClientToken | None:
         return None
     try:
         data = json.loads(crypto.decrypt(value))
-        expires = data.get("expires_at")
+        expires, issued = data.get("expires_at"), data.get("issued_at")
         return ClientToken(
             access_token=data["access_token"],
             access_token_type=data.get("access_token_type") or "Bearer",
             expires_at=datetime.fromtimestamp(expires, timezone.utc) if expires is not None else None,
             scope=data.get("scope"),
+            issued_at=datetime.fromtimestamp(issued, timezone.utc) if issued is not None else None,
         )
     except (crypto.InvalidToken, ValueError, KeyError, TypeError):
         logger.warning("a cached client token could not be read; requesting a new one")
         return None
+
+
+def _cache_client_token(cache: Any, key: str, value: str, timeout: int) -> None:
+    """Cache a new client token; a cache that is down costs the next call a token request, not this one."""
+    try:
+        cache.set(key, value, timeout)
+    except Exception as e:
+        if not is_storage_error(e):
+            raise
+        logger.warning("could not cache a client token (%s)", type(e).__name__)
 
 
 def _client_token_flow(name: str, scope: str | None, resource: str | None, force_renewal: bool) -> _Flow:
@@ -447,13 +560,14 @@ def _client_token_flow(name: str, scope: str | None, resource: str | None, force
     key = _client_cache_key(name, scope, resource)
     before = bff_settings.refresh_before_expiration
     seen = _decode_client_token((yield _call(cache.get, cache.aget, key)))
-    if seen is not None and not force_renewal and not seen.needs_refresh(before):
+    if seen is not None and not force_renewal and not _needs_refresh(seen, before):
         return TokenResult(token=seen)
 
     def reread() -> _Flow:
         current = _decode_client_token((yield _call(cache.get, cache.aget, key)))
-        if _fresh_enough(current, seen if force_renewal else None) and not current.needs_refresh(before):  # type: ignore[union-attr]
-            return TokenResult(token=current)
+        if current is not None and _fresh_enough(current, seen if force_renewal else None):
+            if not current.needs_refresh(before):
+                return TokenResult(token=current)
         return None
 
     lock = CacheLock(cache, key + ":lock", float(bff_settings.REFRESH_LOCK_TIMEOUT))
@@ -471,6 +585,7 @@ def _client_token_flow(name: str, scope: str | None, resource: str | None, force
             data["scope"] = scope
         if resource:
             data["resource"] = resource
+        sent_at = clock.now()
         try:
             response = yield _Call(oauth.token_request, None, (data,), {"client": client}, thread_sensitive=False)
         except TokenServiceUnavailable as e:
@@ -482,15 +597,16 @@ def _client_token_flow(name: str, scope: str | None, resource: str | None, force
         token = ClientToken(
             access_token=response["access_token"],
             access_token_type=str(response.get("token_type") or "Bearer"),
-            expires_at=expires_at_from_response(response),
+            expires_at=expires_at_from_response(response, sent_at),
             scope=response.get("scope") or scope,
+            issued_at=sent_at,
         )
         remaining = token.expires_in()
-        lifetime = None if remaining is None else int(remaining - before)
+        lifetime = None if remaining is None else int(remaining - token.refresh_window(before))
         if lifetime is None or lifetime > 0:
             # Unknown expiry: kept for REFRESH_LOCK_TIMEOUT only; a 401 renews it.
             timeout = lifetime if lifetime is not None else int(bff_settings.REFRESH_LOCK_TIMEOUT)
-            yield _call(cache.set, cache.aset, key, _encode_client_token(token), timeout)
+            yield _call(_cache_client_token, None, cache, key, _encode_client_token(token), timeout)
         return TokenResult(token=token)
     finally:
         yield _call(lock.release, lock.arelease)
@@ -508,7 +624,8 @@ def get_client_access_token(
     keyed by client, scope and resource; failures are never cached; one token
     request per key at a time, across threads and processes.
     """
-    result: TokenResult = _run_sync(_client_token_flow(name, scope, resource, force_renewal))
+    flow = _client_token_flow(name, scope, resource, force_renewal)
+    result: TokenResult = _run_sync(_storage_guarded(flow, "client token"))
     return result
 
 
@@ -516,5 +633,6 @@ async def aget_client_access_token(
     name: str = "default", *, scope: str | None = None, resource: str | None = None, force_renewal: bool = False
 ) -> TokenResult:
     """Async twin of :func:`get_client_access_token`."""
-    result: TokenResult = await _run_async(_client_token_flow(name, scope, resource, force_renewal))
+    flow = _client_token_flow(name, scope, resource, force_renewal)
+    result: TokenResult = await _run_async(_storage_guarded(flow, "client token"))
     return result

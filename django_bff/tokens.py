@@ -26,7 +26,9 @@ __all__ = [
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    from django_bff.clock import clock
+
+    return clock.now()
 
 
 def expires_at_from_response(response: Mapping[str, Any], now: datetime | None = None) -> datetime | None:
@@ -49,6 +51,7 @@ def expires_at_from_response(response: Mapping[str, Any], now: datetime | None =
 class _TokenMixin:
     access_token: str
     expires_at: datetime | None
+    issued_at: datetime | None
 
     def expires_in(self, now: datetime | None = None) -> float | None:
         """Seconds until expiry (negative once expired), ``None`` when unknown."""
@@ -56,14 +59,31 @@ class _TokenMixin:
             return None
         return (self.expires_at - (now or _now())).total_seconds()
 
+    def lifetime(self) -> float | None:
+        """Seconds from when the token was requested to its expiry, ``None`` when unknown."""
+        if self.expires_at is None or self.issued_at is None:
+            return None
+        return (self.expires_at - self.issued_at).total_seconds()
+
+    def refresh_window(self, refresh_before: float) -> float:
+        """How long before expiry this token is renewed: ``refresh_before``, at most half its lifetime.
+
+        A token that lives shorter than the window (30-second tokens against the
+        60-second default) would otherwise be renewed on every call.
+        """
+        lifetime = self.lifetime()
+        if lifetime is not None and lifetime > 0:
+            return min(refresh_before, lifetime / 2)
+        return refresh_before
+
     def needs_refresh(self, refresh_before: float, now: datetime | None = None) -> bool:
-        """True when the token expires within ``refresh_before`` seconds.
+        """True when the token expires within its :meth:`refresh_window` of ``refresh_before`` seconds.
 
         A token with unknown expiry never needs a proactive refresh; a 401 from the
         API is what renews it (see :class:`django_bff.http.UserAccessTokenAuth`).
         """
         remaining = self.expires_in(now)
-        return remaining is not None and remaining <= refresh_before
+        return remaining is not None and remaining <= self.refresh_window(refresh_before)
 
     def __repr__(self) -> str:
         # Never print token values, not even in a debugger or a traceback.
@@ -83,6 +103,8 @@ class UserToken(_TokenMixin):
     client_id: str | None = None
     dpop_jwk: str | None = None
     resource: str | None = None
+    #: When the token request was sent (``expires_in`` counts from about then).
+    issued_at: datetime | None = None
 
     @classmethod
     def from_token_response(
@@ -98,8 +120,11 @@ class UserToken(_TokenMixin):
 
         With ``previous`` (a refresh), values the response leaves out are kept: the
         refresh token (a server that does not rotate sends none), the identity
-        token, the scope.
+        token, the scope. ``now`` is when the request was *sent*: the provider
+        counts ``expires_in`` from when it handled the request, so counting from
+        when the answer arrived would make a slow answer look fresher than it is.
         """
+        now = now or _now()
         access_token = response.get("access_token")
         if not isinstance(access_token, str) or not access_token:
             raise ValueError("token response has no access_token")
@@ -114,19 +139,23 @@ class UserToken(_TokenMixin):
             client_id=client_id or (previous.client_id if previous else None),
             dpop_jwk=previous.dpop_jwk if previous else None,
             resource=resource if resource is not None else (previous.resource if previous else None),
+            issued_at=now,
         )
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["expires_at"] = self.expires_at.timestamp() if self.expires_at else None
+        for name in ("expires_at", "issued_at"):
+            moment = getattr(self, name)
+            data[name] = moment.timestamp() if moment else None
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> UserToken:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
-        expires = values.get("expires_at")
-        values["expires_at"] = datetime.fromtimestamp(expires, timezone.utc) if expires is not None else None
+        for name in ("expires_at", "issued_at"):
+            moment = values.get(name)
+            values[name] = datetime.fromtimestamp(moment, timezone.utc) if moment is not None else None
         return cls(**values)
 
 
@@ -139,6 +168,8 @@ class ClientToken(_TokenMixin):
     expires_at: datetime | None = None
     scope: str | None = None
     dpop_jwk: str | None = None
+    #: When the token request was sent.
+    issued_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -176,10 +207,20 @@ class TokenError(enum.StrEnum):
     TOKEN_SERVICE_UNAVAILABLE = "token_service_unavailable"
     TOKEN_SERVICE_ERROR = "token_service_error"
     REFRESH_LOCK_TIMEOUT = "refresh_lock_timeout"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
 
     @property
     def transient(self) -> bool:
-        return self in (TokenError.TOKEN_SERVICE_UNAVAILABLE, TokenError.REFRESH_LOCK_TIMEOUT)
+        return self in (
+            TokenError.TOKEN_SERVICE_UNAVAILABLE,
+            TokenError.REFRESH_LOCK_TIMEOUT,
+            TokenError.STORAGE_UNAVAILABLE,
+        )
+
+
+_TRANSIENT = frozenset(
+    {TokenError.TOKEN_SERVICE_UNAVAILABLE, TokenError.REFRESH_LOCK_TIMEOUT, TokenError.STORAGE_UNAVAILABLE}
+)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ user to another site (an open redirect). ``prompt`` (``none``, ``login``,
 login.
 
 ``/bff/logout``, ``/bff/user`` and ``/bff/backchannel`` are described on their
-views below and in ``docs/endpoints.rst``.
+views below and in ``docs/endpoints.rst``; :class:`OIDCCallbackView` is the
+callback to mount with mozilla-django-oidc's URLs (``OIDC_CALLBACK_CLASS``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from django.contrib import auth
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, JsonResponse, QueryDict
 from django.urls import reverse
@@ -30,22 +32,35 @@ from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
-from mozilla_django_oidc.views import OIDCAuthenticationRequestView  # type: ignore[import-untyped]
+from mozilla_django_oidc.views import (  # type: ignore[import-untyped]
+    OIDCAuthenticationCallbackView,
+    OIDCAuthenticationRequestView,
+)
 
 from django_bff import crypto
 from django_bff.backchannel import get_endpoint
 from django_bff.clients import get_client
 from django_bff.conf import bff_settings
 from django_bff.exceptions import AntiforgeryRequired, BFFError, InvalidLogoutToken
+from django_bff.faults import is_storage_error, storage_unavailable
 from django_bff.logout_tokens import forget_jti, remember_jti, validate_logout_token
 from django_bff.middleware import dont_slide, will_slide
 from django_bff.proxy import check_antiforgery
 from django_bff.receivers import SESSION_ID_TOKEN_KEY, _unverified_claims
 from django_bff.responses import error_response, response_for
-from django_bff.sessions import SESSION_SID_KEY, SESSION_SUB_KEY, end_sessions, session_expires_at
+from django_bff.sessions import (
+    SESSION_SID_KEY,
+    SESSION_SUB_KEY,
+    cycle_session_key,
+    end_sessions,
+    session_expires_at,
+)
 from django_bff.token_manager import revoke_refresh_token
 
-__all__ = ["LoginView", "LogoutView", "UserView", "BackchannelLogoutView", "safe_return_url"]
+__all__ = ["LoginView", "LogoutView", "UserView", "BackchannelLogoutView", "OIDCCallbackView", "safe_return_url"]
+
+#: Set on the request by :class:`OIDCCallbackView`: its login() hands the tokens over.
+CALLBACK_ATTR = "_bff_oidc_callback"
 
 logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("django.security.django_bff")
@@ -82,6 +97,8 @@ def safe_return_url(value: str | None, request: HttpRequest) -> str | None:
 class LoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]
     """``/bff/login``: validates ``returnUrl`` and ``prompt``, then mozilla-django-oidc's login request."""
 
+    bff_endpoint = True
+
     def get(self, request: HttpRequest) -> HttpResponse:
         return_url = safe_return_url(request.GET.get("returnUrl"), request)
         if return_url is None:
@@ -107,6 +124,52 @@ class LoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]
         return params
 
 
+class OIDCCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]
+    """mozilla-django-oidc's callback (``/oidc/callback/``), safe for a BFF. Mount it with::
+
+        OIDC_CALLBACK_CLASS = "django_bff.views.OIDCCallbackView"
+
+    Two differences (``django_bff.W018`` warns when another class is mounted):
+
+    * An error answer (``?error=access_denied``) ends the session only when its
+      ``state`` is one of a login this browser started. mozilla-django-oidc logs
+      the user out on any error answer, so any page could log users out with a
+      link to ``/oidc/callback/?error=x`` (logout CSRF). Such a request is logged
+      to ``django.security.django_bff`` and sent to ``LOGIN_REDIRECT_URL_FAILURE``
+      with the session untouched.
+    * Every completed login goes through Django's ``login()``, which cycles the
+      session key and the CSRF token, also when the same user logs in again
+      (mozilla-django-oidc skips it then, keeping the key the session had).
+    """
+
+    bff_endpoint = True
+
+    def get(self, request: HttpRequest) -> HttpResponseBase:
+        if request.GET.get("error"):
+            state = request.GET.get("state")
+            states = request.session.get("oidc_states")
+            if not (isinstance(state, str) and isinstance(states, dict) and state in states):
+                security_logger.warning(
+                    "OIDC callback with an error answer for no login of this browser's: session left as it is"
+                )
+                refused: HttpResponseBase = self.login_failure()
+                return refused
+        setattr(request, CALLBACK_ATTR, True)
+        response: HttpResponseBase = super().get(request)
+        return response
+
+    def login_success(self) -> HttpResponseBase:
+        current = getattr(self.request, "user", None)
+        if current is not None and current.is_authenticated and current.pk == self.user.pk:
+            # Django's login() cycles the key of an anonymous session and flushes another
+            # user's, but keeps the key of the same user's: a new login gets a new key.
+            cycle_session_key(self.request)
+        auth.login(self.request, self.user)
+        expiration = self.get_settings("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 60 * 15)
+        self.request.session["oidc_id_token_expiration"] = time.time() + expiration
+        return HttpResponseRedirect(self.success_url)
+
+
 class LogoutView(View):
     """``/bff/logout?sid=...&returnUrl=...``: end the session here and at the provider.
 
@@ -121,6 +184,7 @@ class LogoutView(View):
     none. An anonymous user goes straight to ``returnUrl``.
     """
 
+    bff_endpoint = True
     http_method_names = ["get"]
 
     def get(self, request: HttpRequest) -> HttpResponseBase:
@@ -185,6 +249,7 @@ class UserView(View):
     Override :meth:`get_claims` in a subclass to shape the claims.
     """
 
+    bff_endpoint = True
     http_method_names = ["get"]
 
     def get(self, request: HttpRequest) -> HttpResponse:
@@ -229,6 +294,15 @@ class UserView(View):
         return max(0, int(session_expires_at(request.session) - time.time()))
 
 
+def _forget_jti_quietly(claims: dict[str, Any]) -> None:
+    try:
+        forget_jti(claims)
+    except Exception as e:
+        if not is_storage_error(e):
+            raise
+        logger.warning("could not forget a logout token's jti (%s); the provider's retry is refused", type(e).__name__)
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class BackchannelLogoutView(View):
     """``/bff/backchannel``: OpenID Connect Back-Channel Logout 1.0.
@@ -238,11 +312,15 @@ class BackchannelLogoutView(View):
     ``sid``, or all of ``sub``) through the session index, wherever they live:
     200 with ``Cache-Control: no-store``. Anything invalid answers 400
     ``{"error": "invalid_logout_token"}``; a valid token whose sessions could not
-    be ended (storage down) 400 ``{"error": "logout_failed"}``, and its ``jti`` is
-    forgotten so the provider may retry. CSRF-exempt: the signed token is the
-    proof, and the caller is the provider, not a browser.
+    be ended 400 ``{"error": "logout_failed"}``, and its ``jti`` is forgotten so the
+    provider may retry. When the cache (the ``jti`` cache) or the session storage
+    cannot be reached: 503 ``{"error": "storage_unavailable"}`` with
+    ``Retry-After``; a logout token is never accepted without its ``jti`` check.
+    CSRF-exempt: the signed token is the proof, and the caller is the provider,
+    not a browser.
     """
 
+    bff_endpoint = True
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest) -> HttpResponse:
@@ -256,11 +334,18 @@ class BackchannelLogoutView(View):
         except InvalidLogoutToken as e:
             security_logger.warning("back-channel logout refused: %s", e)
             return response_for(e)
+        except Exception as e:
+            if not is_storage_error(e):
+                raise
+            # The jti cache is down: refuse (the provider retries) rather than risk a replay.
+            return response_for(storage_unavailable(e, "back-channel logout (jti cache)"))
         try:
             ended = end_sessions(sub=claims.get("sub"), sid=claims.get("sid"))
-        except Exception:
+        except Exception as e:
+            _forget_jti_quietly(claims)
+            if is_storage_error(e):
+                return response_for(storage_unavailable(e, "back-channel logout (ending sessions)"))
             logger.exception("back-channel logout: the sessions could not be ended")
-            forget_jti(claims)
             return error_response(400, "logout_failed")
         logger.info("back-channel logout ended %d session(s)", ended)
         return _no_store(HttpResponse(status=200))

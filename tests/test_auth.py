@@ -167,13 +167,19 @@ def test_userinfo_as_a_signed_jwt(mocked: Any, settings: Any) -> None:
     assert user is not None and user.email == "alice@jwt.test"
 
 
-def test_same_user_logging_in_again_gets_tokens_without_login(mocked: Any) -> None:
+def test_same_user_logging_in_again_through_mozillas_callback_cycles_the_key(mocked: Any) -> None:
+    """mozilla-django-oidc's own callback skips login() for the same user: the backend does its part."""
+    from django.middleware.csrf import get_token
+
     mocked.post(TOKEN_URL, json=token_answer(id_token()))
     user = get_user_model().objects.create_user("u", email="alice@example.test")
     request = callback_request(user)
+    key, csrf = request.session.session_key, get_token(request)
     assert authenticate(request) == user
     assert not hasattr(request, PENDING_TOKEN_ATTR)
     assert get_token_store().get_token(request).refresh_token == "rt-RRRRRRRRRRRR"
+    assert request.session.session_key != key
+    assert get_token(request) != csrf
 
 
 def test_endpoints_from_discovery(mocked: Any, settings: Any) -> None:

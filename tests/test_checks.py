@@ -8,6 +8,7 @@ from django.core.management import call_command
 
 from django_bff import conf
 from django_bff.checks import check_settings
+from django_bff.views import OIDCCallbackView
 
 
 def ids(**bff: Any) -> list[str]:
@@ -203,7 +204,13 @@ def test_W005_locmem_cache() -> None:
 
 
 def test_no_W005_on_redis(settings: Any) -> None:
-    settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+        }
+    }
     assert ids() == ["django_bff.W010"]
 
 
@@ -489,3 +496,85 @@ def test_W015_signed_cookie_sessions(settings: Any) -> None:
 
 def test_W016_no_authority_for_backchannel_logout(bff: Any) -> None:
     assert "django_bff.W016" in bff(AUTHORITY=None)
+
+
+REDIS = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+DJANGO_REDIS = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+
+
+@pytest.mark.parametrize(
+    "caches, bff, engine, warned",
+    [
+        ({"default": REDIS}, {}, "django.contrib.sessions.backends.db", True),
+        ({"default": {**REDIS, "OPTIONS": {"SOCKET_TIMEOUT": 1}}}, {}, "django.contrib.sessions.backends.db", True),
+        (
+            {"default": {**REDIS, "OPTIONS": {"SOCKET_TIMEOUT": 1, "SOCKET_CONNECT_TIMEOUT": 1}}},
+            {},
+            "django.contrib.sessions.backends.db",
+            False,
+        ),
+        ({"default": DJANGO_REDIS}, {}, "django.contrib.sessions.backends.db", True),
+        (
+            {"default": {**DJANGO_REDIS, "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1}}},
+            {},
+            "django.contrib.sessions.backends.db",
+            False,
+        ),
+        # Caches django_bff does not use are not its business...
+        (
+            {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}, "other": REDIS},
+            {},
+            "django.contrib.sessions.backends.db",
+            False,
+        ),
+        # ...but the session engine's, the token store's and the session index's are.
+        (
+            {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}, "other": REDIS},
+            {},
+            "django.contrib.sessions.backends.cache",
+            True,
+        ),
+        (
+            {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}, "other": REDIS},
+            {"USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.CacheTokenStore", "OPTIONS": {"CACHE": "other"}}},
+            "django.contrib.sessions.backends.db",
+            True,
+        ),
+        (
+            {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}, "other": REDIS},
+            {"SESSION_INDEX": {"BACKEND": "django_bff.sessions.CacheSessionIndex", "OPTIONS": {"CACHE": "other"}}},
+            "django.contrib.sessions.backends.db",
+            True,
+        ),
+    ],
+)
+def test_W017_redis_without_socket_timeouts(
+    settings: Any, caches: dict[str, Any], bff: dict[str, Any], engine: str, warned: bool
+) -> None:
+    settings.CACHES = caches
+    settings.SESSION_CACHE_ALIAS = "other" if "other" in caches else "default"
+    settings.SESSION_ENGINE = engine
+    settings.BFF = {**settings.BFF, **bff}
+    assert ("django_bff.W017" in ids()) is warned
+
+
+@pytest.mark.parametrize(
+    "callback, warned",
+    [
+        (None, True),
+        ("mozilla_django_oidc.views.OIDCAuthenticationCallbackView", True),
+        ("django_bff.views.OIDCCallbackView", False),
+        ("tests.test_checks.OwnCallback", False),
+        ("no.such.View", True),
+    ],
+)
+def test_W018_a_callback_that_logs_users_out_on_any_error(settings: Any, callback: str | None, warned: bool) -> None:
+    if callback is None:
+        del settings.OIDC_CALLBACK_CLASS
+    else:
+        settings.OIDC_CALLBACK_CLASS = callback
+    assert ("django_bff.W018" in ids()) is warned
+
+
+class OwnCallback(OIDCCallbackView):
+    """A project's own subclass is fine."""

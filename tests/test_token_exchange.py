@@ -66,12 +66,33 @@ def test_a_new_subject_token_gets_a_new_exchange(user: Any) -> None:
 
 
 @responses.activate
-def test_short_lived_answers_are_not_cached(user: Any) -> None:
+def test_short_lived_answers_are_cached_for_half_their_lifetime(user: Any) -> None:
     responses.post(TOKEN_URL, json={"access_token": "exchanged-XXXXXXXX", "expires_in": 30})
     session = Session(user, sample_token(1))
     for _ in range(2):
         TokenExchangeAccessTokenRetriever().get_access_token(context(session.request()))
-    assert len(responses.calls) == 2
+    assert len(responses.calls) == 1
+    responses.replace(responses.POST, TOKEN_URL, json={"access_token": "exchanged-XXXXXXXX", "expires_in": 1})
+    caches["default"].clear()
+    for _ in range(2):
+        TokenExchangeAccessTokenRetriever().get_access_token(context(session.request()))
+    assert len(responses.calls) == 3  # half of one second rounds to nothing: not cached
+
+
+@responses.activate
+def test_retrievers_that_differ_in_resource_do_not_share_tokens(user: Any) -> None:
+    class Orders(TokenExchangeAccessTokenRetriever):
+        audience = "https://api.example.test"
+        resource = "https://api.example.test/orders"
+
+    class Billing(Orders):
+        resource = "https://api.example.test/billing"
+
+    responses.post(TOKEN_URL, json={"access_token": "exchanged-orders-XXXXXXXX", "expires_in": 300})
+    session = Session(user, sample_token(1))
+    assert Orders().get_access_token(context(session.request())) == BearerTokenResult("exchanged-orders-XXXXXXXX")
+    responses.replace(responses.POST, TOKEN_URL, json={"access_token": "exchanged-billing-XXXXXXXX", "expires_in": 300})
+    assert Billing().get_access_token(context(session.request())) == BearerTokenResult("exchanged-billing-XXXXXXXX")
 
 
 @responses.activate
@@ -91,7 +112,7 @@ def test_garbage_in_the_cache_is_dropped(user: Any) -> None:
     "answer, expected",
     [
         ({"status": 503}, AccessTokenRetrievalError("token_service_unavailable", 503, 5)),
-        ({"status": 400, "json": {"error": "invalid_grant"}}, AccessTokenRetrievalError("token_exchange_failed", 401)),
+        ({"status": 400, "json": {"error": "invalid_grant"}}, AccessTokenRetrievalError("token_exchange_failed", 502)),
     ],
 )
 @responses.activate

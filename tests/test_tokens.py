@@ -86,5 +86,9 @@ def test_results_and_codes() -> None:
     assert ok and not ok.is_error and ok.access_token == "a" and not ok.transient
     bad = TokenResult(error=TokenError.TOKEN_SERVICE_UNAVAILABLE, retry_after=5)
     assert not bad and bad.is_error and bad.transient and bad.access_token is None
-    assert {e.value for e in TokenError if e.transient} == {"token_service_unavailable", "refresh_lock_timeout"}
+    assert {e.value for e in TokenError if e.transient} == {
+        "token_service_unavailable",
+        "refresh_lock_timeout",
+        "storage_unavailable",
+    }
     assert TokenType("user_or_client") is TokenType.USER_OR_CLIENT

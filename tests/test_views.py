@@ -288,3 +288,72 @@ def test_no_return_url_leads_off_the_site_from_logout_either(client: Client, pay
         assert urlsplit(target).netloc == ""
     else:
         assert response.status_code == 400 and response.json() == {"error": "invalid_return_url"}
+
+
+# --- the OIDC callback --------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"error": "access_denied"},
+        {"error": "access_denied", "state": "not-a-state-of-this-browser"},
+        {"error": "login_required", "error_description": "x", "state": ""},
+    ],
+)
+def test_an_error_answer_for_no_login_of_ours_does_not_log_out(
+    oidc: Any, bff_client: Any, query: dict[str, str], caplog: Any
+) -> None:
+    """A top-level link to /oidc/callback/?error=... from any site must not end the session (logout CSRF)."""
+    from django_bff.stores import get_token_store
+    from tests.conftest import browser_login
+    from tests.test_integration_tokens import session_request
+
+    browser_login(bff_client)
+    key = bff_client.session.session_key
+    response = bff_client.get("/oidc/callback/", query)
+    assert response.status_code == 302 and response["Location"] == "/login-failed/"
+    assert bff_client.session.session_key == key and bff_client.session["_auth_user_id"]
+    assert get_token_store().get_token(session_request(bff_client)) is not None
+    assert any(r.name == "django.security.django_bff" and "error answer" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_an_error_answer_to_a_login_this_browser_started_ends_it(oidc: Any, bff_client: Any) -> None:
+    from tests.conftest import browser_login
+
+    browser_login(bff_client)
+    start = bff_client.get("/bff/login", {"returnUrl": "/", "prompt": "none"})
+    state = parse_qs(urlsplit(start["Location"]).query)["state"][0]
+    response = bff_client.get("/oidc/callback/", {"error": "login_required", "state": state})
+    assert response.status_code == 302 and response["Location"] == "/login-failed/"
+    assert "_auth_user_id" not in bff_client.session
+    assert state not in bff_client.session.get("oidc_states", {})
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_logging_in_again_as_the_same_user_cycles_the_session_key(oidc: Any, bff_client: Any) -> None:
+    from django.contrib.sessions.models import Session
+
+    from django_bff.sessions import list_sessions
+    from django_bff.stores import get_token_store
+    from tests.conftest import browser_login
+    from tests.test_integration_tokens import session_request
+
+    browser_login(bff_client)
+    first_key = bff_client.session.session_key
+    first_token = get_token_store().get_token(session_request(bff_client))
+    csrf = bff_client.cookies["csrftoken"].value if "csrftoken" in bff_client.cookies else None
+    browser_login(bff_client)
+    second_key = bff_client.session.session_key
+    assert second_key != first_key
+    assert not Session.objects.filter(session_key=first_key).exists()
+    token = get_token_store().get_token(session_request(bff_client))
+    assert token is not None and token.access_token != first_token.access_token
+    assert [info.session_key for info in list_sessions(sub="alice")] == [second_key]
+    if csrf is not None:
+        assert bff_client.cookies["csrftoken"].value != csrf

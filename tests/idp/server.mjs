@@ -19,6 +19,7 @@
 
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
+import { Readable } from 'node:stream';
 
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
 
@@ -289,7 +290,7 @@ function emptyStats() {
 
 let stats = emptyStats();
 let failure = { mode: null, count: 0, delay: 0 };
-const FAIL_MODES = new Set(['500', 'html', 'slow', 'invalid_grant']);
+const FAIL_MODES = new Set(['500', 'html', 'slow', 'invalid_grant', 'trickle', 'huge']);
 
 function countGrantType(grantType) {
   const key = grantType || 'unknown';
@@ -353,6 +354,23 @@ function rejectClientAuth(ctx, detail) {
 }
 
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+// The answer one byte every `delay` seconds: a provider (or a proxy in front of it)
+// that stalls after it has done the work.
+async function* trickle(buffer, delay) {
+  for (let i = 0; i < buffer.length; i += 1) {
+    await sleep(delay * 1000);
+    yield buffer.subarray(i, i + 1);
+  }
+}
+
+// 300 MiB that start like a token response and never become valid JSON.
+function* hugeBody() {
+  yield Buffer.from('{"access_token": "');
+  const block = Buffer.alloc(1024 * 1024, 'x');
+  for (let i = 0; i < 300; i += 1) yield block;
+  yield Buffer.from('"}');
+}
 
 function sendJson(ctx, status, body) {
   ctx.status = status;
@@ -429,6 +447,11 @@ async function tokenEndpoint(ctx, next) {
     case 'slow':
       await sleep(injected.delay * 1000);
       break;
+    case 'huge':
+      ctx.status = 200;
+      ctx.type = 'application/json';
+      ctx.body = Readable.from(hugeBody());
+      return undefined;
     default:
       break;
   }
@@ -442,6 +465,11 @@ async function tokenEndpoint(ctx, next) {
   await next();
   const error = tokenErrorFrom(ctx);
   if (error) countTokenError(error);
+  if (injected?.mode === 'trickle') {
+    // The work is done (a refresh token rotated); only the answer is slow.
+    const body = typeof ctx.body === 'string' || Buffer.isBuffer(ctx.body) ? ctx.body : JSON.stringify(ctx.body);
+    ctx.body = Readable.from(trickle(Buffer.from(body), injected.delay));
+  }
   return undefined;
 }
 

@@ -40,7 +40,7 @@ API_RESOURCE = "http://127.0.0.1/api"
 #: The scope the resource server knows.
 API_SCOPE = "api"
 
-FAIL_MODES = ("500", "html", "slow", "invalid_grant")
+FAIL_MODES = ("500", "html", "slow", "invalid_grant", "trickle", "huge")
 
 # A start normally takes under a second. Twice in this project's CI history a node
 # process printed its first warning and then nothing for 90 s; a fresh process has
@@ -290,7 +290,9 @@ class IdentityProvider:
 
         ``mode``: ``"500"`` (HTTP 500 ``{"error":"server_error"}``), ``"html"``
         (200 text/html), ``"slow"`` (sleep ``delay`` seconds, then answer
-        normally) or ``"invalid_grant"`` (400 ``{"error":"invalid_grant"}``).
+        normally), ``"invalid_grant"`` (400 ``{"error":"invalid_grant"}``),
+        ``"trickle"`` (do the work, then send the answer one byte every
+        ``delay`` seconds) or ``"huge"`` (200, 300 MiB that are not JSON).
         """
         if mode not in FAIL_MODES:
             raise ValueError(f"mode must be one of {FAIL_MODES}, not {mode!r}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -25,11 +27,13 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
+    def start(self, port: int | None = None) -> RedisServer:
+        """Start on a free port, or on ``port`` (the same one again after :meth:`kill`)."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-        self.port = free_port()
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = port or free_port()
         self.process = subprocess.Popen(
             [
                 binary,
@@ -58,6 +62,13 @@ class RedisServer:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        """SIGKILL, as an outage does it: no goodbye to the clients."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(5)
+            self.process = None
 
     def stop(self) -> None:
         if self.process is not None:
