@@ -54,6 +54,8 @@ if os.environ.get("BFF_TEST_POSTGRES"):
     from tests.support.postgres import django_database
 
     DATABASES = {"default": django_database(os.environ["BFF_TEST_POSTGRES"], os.environ.get("BFF_TEST_DB") or "bff")}
+# Worker processes of the tests that check what a deployment with these settings does.
+DATABASES["default"]["ATOMIC_REQUESTS"] = bool(os.environ.get("BFF_TEST_ATOMIC_REQUESTS"))
 
 _redis_url = os.environ.get("BFF_TEST_REDIS_URL")
 CACHES = {
@@ -64,6 +66,7 @@ CACHES = {
     )
 }
 SESSION_ENGINE = os.environ.get("BFF_TEST_SESSION_ENGINE", "django.contrib.sessions.backends.db")
+SESSION_SAVE_EVERY_REQUEST = bool(os.environ.get("BFF_TEST_SESSION_SAVE_EVERY_REQUEST"))
 
 AUTHENTICATION_BACKENDS = ["django_bff.auth.BFFAuthenticationBackend"]
 
