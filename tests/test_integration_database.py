@@ -201,3 +201,27 @@ def test_with_atomic_requests_a_refresh_storm_makes_one_refresh(
     assert oidc.stats()["token_errors"].get("invalid_grant") is None
     tokens = {r["headers"].get("authorization") for r in deployment.upstream.requests}
     assert len(tokens) == 1
+
+
+@pytest.mark.skipif(
+    "not config.getoption('postgres')",
+    reason="SQLite lets one writer at a time in: concurrent index writes fail with 'database is locked'",
+)
+def test_concurrent_slides_of_one_session_leave_one_index_entry(
+    deployment: Deployment, bff_client: Any, settings: Any
+) -> None:
+    """Every worker that slides the session past the index's bound writes the entry at the same moment."""
+    from django_bff.models import UserSession
+    from django_bff.sessions import SESSION_INDEXED_KEY
+
+    logged_in(deployment, bff_client)
+    session = session_request(bff_client).session
+    session[SESSION_INDEXED_KEY] = int(time.time()) - 3600  # as if it slid past the bound long ago
+    session.save()
+    UserSession.objects.all().delete()  # and the entry is gone: the first writer creates it
+    answers = deployment.storm("/bff/user", count=12)
+    assert [a.status_code for a in answers] == [200] * len(answers)
+    [info] = list_sessions(sub="alice")
+    assert info.session_key == deployment.cookies[django_settings.SESSION_COOKIE_NAME]
+    assert info.expires.timestamp() > time.time() + settings.SESSION_COOKIE_AGE
+    assert "could not move the session index's bound" not in deployment.server.output()
