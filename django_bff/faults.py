@@ -95,6 +95,17 @@ def _is_cached_db_engine(engine: type[SessionBase]) -> bool:
     return issubclass(engine, CachedDBStore)
 
 
+def _same_names(subclass: type, engine: type) -> None:
+    """The engine's own names: Django salts session data with the class's ``__qualname__``
+    (``SessionBase.key_salt``), so a subclass by another name could not read the sessions
+    the engine wrote (and the other way round)."""
+    subclass.__qualname__, subclass.__name__, subclass.__module__ = (
+        engine.__qualname__,
+        engine.__name__,
+        engine.__module__,
+    )
+
+
 @functools.cache
 def strict_session_store(engine: type[SessionBase]) -> type[SessionBase]:
     """``engine``, or a subclass of it whose reads report an unreachable cache.
@@ -132,7 +143,7 @@ def strict_session_store(engine: type[SessionBase]) -> type[SessionBase]:
                 self._session_key = None
                 return {}
 
-        StrictCacheSessionStore.__qualname__ = StrictCacheSessionStore.__name__ = f"Strict{engine.__name__}"
+        _same_names(StrictCacheSessionStore, engine)
         return StrictCacheSessionStore
 
     if _is_cached_db_engine(engine):
@@ -164,8 +175,7 @@ def strict_session_store(engine: type[SessionBase]) -> type[SessionBase]:
             async def aload(self) -> dict[str, Any]:
                 return await sync_to_async(self.load)()
 
-        name = f"Degrading{engine.__name__}"
-        DegradingCachedDBSessionStore.__qualname__ = DegradingCachedDBSessionStore.__name__ = name
+        _same_names(DegradingCachedDBSessionStore, engine)
         return DegradingCachedDBSessionStore
 
     return engine

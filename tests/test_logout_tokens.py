@@ -901,6 +901,47 @@ def test_failed_logout_answers_logout_failed_and_forgets_the_jti(
     assert post_form(client, token).status_code == 400  # now it is consumed
 
 
+def test_a_jti_cache_that_is_down_refuses_instead_of_risking_a_replay(
+    sessions: dict[str, str], client: Client, provider: responses.RequestsMock, make_token: TokenFactory, settings: Any
+) -> None:
+    from tests.support.redis_server import free_port
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "dead": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+        },
+    }
+    settings.BFF = {**settings.BFF, "CACHE": "dead"}
+    response = post_form(client, make_token(sid="s1", sub=MISSING))
+    assert response.status_code == 503 and response.json() == {"error": "storage_unavailable"}
+    assert response["Retry-After"] == "5"
+    assert SessionStore().exists(sessions["s1"]) is True
+
+
+def test_a_session_storage_outage_while_ending_sessions_is_503_and_forgets_the_jti(
+    sessions: dict[str, str],
+    client: Client,
+    provider: responses.RequestsMock,
+    make_token: TokenFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.db import OperationalError
+
+    def down(**kwargs: Any) -> int:
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr(views, "end_sessions", down)
+    token = make_token(sid="s1", sub=MISSING)
+    response = post_form(client, token)
+    assert response.status_code == 503 and response.json() == {"error": "storage_unavailable"}
+    monkeypatch.undo()
+    assert post_form(client, token).status_code == 200  # the provider's retry is accepted
+    assert SessionStore().exists(sessions["s1"]) is False
+
+
 # --- the security log ---------------------------------------------------------------------------
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 import hashlib
 import os
 
-from django.http import HttpRequest, JsonResponse
+from django.db import OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 
+from django_bff.decorators import bff_api
 from django_bff.token_manager import aget_user_access_token, get_user_access_token
 
 
@@ -23,7 +25,31 @@ async def atoken_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_describe(await aget_user_access_token(request)))
 
 
+def database_down(request: HttpRequest) -> HttpResponse:
+    raise OperationalError("connection refused")
+
+
+@bff_api(require_authentication=False)
+def bff_database_down(request: HttpRequest) -> HttpResponse:
+    raise OperationalError("connection refused")
+
+
+def touch_session(request: HttpRequest) -> HttpResponse:
+    request.session["touched"] = True
+    return HttpResponse("ok")
+
+
+@bff_api(require_authentication=False)
+def bff_touch_session(request: HttpRequest) -> HttpResponse:
+    request.session["touched"] = True
+    return HttpResponse("ok")
+
+
 urlpatterns = [
+    path("faults/database-down/", database_down),
+    path("faults/bff-database-down/", bff_database_down),
+    path("faults/touch-session/", touch_session),
+    path("faults/bff-touch-session/", bff_touch_session),
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("", include("django_bff.urls")),
     path("token/", token_view),
