@@ -13,7 +13,14 @@ like ``{url}/v1/`` is fine):
 * ``.../download?size=N``: N bytes of a repeating pattern (Content-Length set);
 * ``.../gzip``: a gzip-encoded body with Content-Encoding: gzip;
 * ``.../dpop-nonce``: 401 ``use_dpop_nonce`` until the DPoP proof carries the nonce;
+* ``.../headers?Name=value&...``: 200 with each query parameter as a response
+  header (``Content-Type`` only if given), body ``ok``;
 * anything else: echoes what it received as JSON (the upload is hashed, not kept).
+
+:class:`RawUpstream` is the other kind: it answers bytes of the test's choosing
+on a raw socket, for answers no HTTP server library would send (invalid header
+lines, control characters, a stream that falls silent), and tells when the
+proxy closes its connection.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -210,6 +218,16 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                 return self._send(
                     200, gzip.compress(b"compressed hello"), {"Content-Encoding": "gzip", "Content-Type": "text/plain"}
                 )
+            if path.endswith("/headers"):
+                self.send_response(200)
+                for name, values in query.items():
+                    for value in values:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(b"ok")
+                return None
             if path.endswith("/dpop-nonce"):
                 proof = self.headers.get("DPoP", "")
                 claims = jwt.decode(proof, options={"verify_signature": False}) if proof else {}
@@ -225,3 +243,95 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
 
     return Handler
+
+
+class RawUpstream:
+    """An upstream that answers raw bytes chosen by the test, and reports closed connections.
+
+    ``answer(name, raw)``: a request whose path ends with ``/name`` gets ``raw``
+    byte for byte (anything else: 404). Connections are kept open after an
+    answer, as a keep-alive server's are, and further requests on them are
+    answered too; when the proxy closes a connection, the event
+    ``closed(name)`` of the last name answered on it is set. ``requests`` lists
+    the names asked for, in order.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.answers: dict[str, bytes] = {}
+        self.requests: list[str] = []
+        self._closed: dict[str, threading.Event] = {}
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def answer(self, name: str, raw: bytes) -> None:
+        with self._lock:
+            self.answers[name] = raw
+            self._closed[name] = threading.Event()
+
+    def closed(self, name: str) -> threading.Event:
+        with self._lock:
+            return self._closed[name]
+
+    def start(self) -> RawUpstream:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.listener.close()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+    def __enter__(self) -> RawUpstream:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._connections.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buffer = b""
+        last: str | None = None
+        try:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, buffer = buffer.split(b"\r\n\r\n", 1)
+                target = head.split(b"\r\n", 1)[0].split(b" ")[1].decode("latin-1")
+                last = urlsplit(target).path.rsplit("/", 1)[-1]
+                with self._lock:
+                    self.requests.append(last)
+                    raw = self.answers.get(last)
+                conn.sendall(raw if raw is not None else b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        except OSError:
+            return
+        finally:
+            conn.close()
+            if last is not None:
+                with self._lock:
+                    event = self._closed.get(last)
+                if event is not None:
+                    event.set()
