@@ -436,6 +436,7 @@ _ROUTE_KEYS = {
     "ANTIFORGERY",
     "REQUIRE_AUTHENTICATION",
     "ALLOW_INSECURE",
+    "FORWARD_HEADERS",
 }
 _HEADER_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
@@ -453,7 +454,7 @@ def _check_retriever(value: Any, where: str, check_id: str) -> list[CheckMessage
 
 def _check_routes(user: dict[str, Any]) -> list[CheckMessage]:
     from django_bff.exceptions import BFFImproperlyConfigured
-    from django_bff.proxy import _validate_target
+    from django_bff.proxy import _validate_target, validate_forward_headers
     from django_bff.tokens import TokenType
 
     routes = _value(user, "REMOTE_APIS")
@@ -513,6 +514,12 @@ def _check_routes(user: dict[str, Any]) -> list[CheckMessage]:
                     id="django_bff.E022",
                 )
             )
+        if route.get("FORWARD_HEADERS") is not None:
+            antiforgery = _value(user, "ANTIFORGERY_HEADER")
+            try:
+                validate_forward_headers(route["FORWARD_HEADERS"], antiforgery if isinstance(antiforgery, str) else "")
+            except BFFImproperlyConfigured as e:
+                messages.append(Error(f"{where}: FORWARD_HEADERS is not allowed.", hint=str(e), id="django_bff.E038"))
     return messages
 
 

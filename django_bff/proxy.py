@@ -48,6 +48,8 @@ from django.urls import URLPattern, re_path
 from django.utils.decorators import classonlymethod
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+from urllib3.exceptions import HeaderParsingError
+from urllib3.util.response import assert_header_parsing
 
 from django_bff import dpop
 from django_bff.conf import bff_settings, on_reload
@@ -84,12 +86,22 @@ __all__ = [
     "check_antiforgery",
     "check_csrf_header",
     "settings_routes",
+    "validate_forward_headers",
+    "is_identity_header",
+    "UpstreamInvalidResponse",
+    "HOP_BY_HOP",
+    "NEVER_FORWARDED",
+    "SET_BY_BFF",
+    "IDENTITY_HEADERS",
+    "IDENTITY_HEADER_PREFIXES",
+    "NEVER_RETURNED",
+    "NEVER_RETURNED_PREFIXES",
 ]
 
 logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("django.security.django_bff")
 
-#: RFC 9110 section 7.6.1, plus headers only a proxy may set.
+#: RFC 9110 section 7.6.1, plus headers only a proxy may set: never passed on, either way.
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -103,24 +115,98 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-#: Never sent upstream, whatever the browser sent.
-_DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {
-    "host",
-    "expect",
-    "cookie",
-    "authorization",
-    "dpop",
-    "content-length",
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-real-ip",
-}
-#: Never sent back to the browser.
-#: ``date`` and ``server`` are the BFF's own server's to set (and the upstream's version is nobody's business).
-_DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"set-cookie", "set-cookie2", "content-length", "date", "server"}
+#: Request headers never sent upstream, besides the hop-by-hop ones, those the
+#: request's ``Connection`` names and the anti-forgery header. No route can opt in.
+NEVER_FORWARDED = frozenset({"authorization", "content-length", "cookie", "dpop", "expect", "host"})
+#: Request headers the BFF sets itself, from what Django knows about the request.
+SET_BY_BFF = frozenset({"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"})
+#: Request headers an API could take for an identity, or for a routing decision
+#: made by a trusted proxy in front of it: dropped unless a route names them in
+#: ``forward_headers``. With :data:`IDENTITY_HEADER_PREFIXES`.
+IDENTITY_HEADERS = frozenset(
+    {
+        "cf-connecting-ip",
+        "cf-connecting-ipv6",
+        "client-ip",
+        "cloudfront-forwarded-proto",
+        "cloudfront-viewer-address",
+        "fastly-client-ip",
+        "fly-client-ip",
+        "forwarded",
+        "remote-addr",
+        "remote-user",
+        "true-client-ip",
+        "via",
+        "x-client-ip",
+        "x-cluster-client-ip",
+        "x-forwarded",
+        "x-host",
+        "x-http-host-override",
+        "x-http-method",
+        "x-http-method-override",
+        "x-method-override",
+        "x-originating-ip",
+        "x-proxyuser-ip",
+        "x-real-ip",
+        "x-rewrite-url",
+    }
+)
+#: Every request header whose name starts with one of these is dropped as well
+#: (identity and routing headers of proxies, gateways and cloud front ends).
+IDENTITY_HEADER_PREFIXES = (
+    "cf-access-",
+    "x-amzn-oidc-",
+    "x-appengine-",
+    "x-arr-",
+    "x-auth-request-",
+    "x-azure-",
+    "x-envoy-",
+    "x-forwarded-",
+    "x-goog-authenticated-user-",
+    "x-goog-iap-",
+    "x-ms-client-principal",
+    "x-ms-token-",
+    "x-original-",
+    "x-remote-",
+    "x-webauth-",
+)
+#: Response headers never returned to the browser, besides the hop-by-hop ones and
+#: those the answer's ``Connection`` names: they would act on the BFF's origin
+#: (which is the app's, not the API's) or on the server in front of it.
+#: ``Content-Length`` is set again from the answer's framing, and
+#: ``X-Content-Type-Options`` is always ``nosniff``.
+NEVER_RETURNED = frozenset(
+    {
+        "accept-ch",
+        "alt-svc",
+        "clear-site-data",
+        "content-length",
+        "critical-ch",
+        "date",
+        "nel",
+        "report-to",
+        "server",
+        "service-worker-allowed",
+        "set-cookie",
+        "set-cookie2",
+        "set-login",
+        "strict-transport-security",
+        "x-accel-redirect",
+        "x-content-type-options",
+        "x-lighttpd-send-file",
+        "x-sendfile",
+    }
+)
+#: Every response header whose name starts with one of these is dropped as well (CORS).
+NEVER_RETURNED_PREFIXES = ("access-control-",)
+
+_DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | NEVER_RETURNED
+#: RFC 9110 section 5.6.2: a header name.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: RFC 9110 section 5.5: a header value (no control character but HTAB).
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+#: The answer types that carry no body, and so no Content-Type of their own.
+_NO_BODY_STATUSES = frozenset({204, 304})
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
@@ -128,6 +214,12 @@ _MALFORMED_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 #: RFC 3986 pchar, less "%": what a segment may hold unencoded.
 _SEGMENT_SAFE = "-._~!$&'()*+,;=:@"
 _SUPPORTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class UpstreamInvalidResponse(UpstreamUnavailable):
+    """The remote API's answer cannot be read: headers that do not parse, an invalid Content-Length (502)."""
+
+    default_code = "upstream_invalid_response"
 
 
 # --- the anti-forgery header ------------------------------------------------------------
@@ -290,10 +382,60 @@ def _forget_pool() -> None:
 # --- request and response plumbing ------------------------------------------------------
 
 
-def _upstream_headers(request: HttpRequest, token_headers: dict[str, str]) -> dict[str, str]:
-    named_in_connection = {h.strip().lower() for h in request.headers.get("Connection", "").split(",") if h.strip()}
-    dropped = _DROPPED_REQUEST_HEADERS | named_in_connection | {bff_settings.ANTIFORGERY_HEADER.lower()}
-    headers = {name: value for name, value in request.headers.items() if name.lower() not in dropped}
+def is_identity_header(name: str) -> bool:
+    """Whether the request header ``name`` (lower case) is one an API could take for an identity
+    or a trusted proxy's routing decision: :data:`IDENTITY_HEADERS`, :data:`IDENTITY_HEADER_PREFIXES`."""
+    return name in IDENTITY_HEADERS or name.startswith(IDENTITY_HEADER_PREFIXES)
+
+
+def validate_forward_headers(names: Any, antiforgery_header: str) -> frozenset[str]:
+    """The lower-case names a route's ``forward_headers`` opts in to, checked.
+
+    Only headers the policy drops as identity or routing headers can be opted in
+    to (:func:`is_identity_header`); a header that is forwarded anyway is refused
+    too, so that a misspelt name does not go unnoticed. Raises
+    :class:`BFFImproperlyConfigured` naming the first name refused.
+    """
+    if names is None:
+        return frozenset()
+    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple, set, frozenset)):
+        raise BFFImproperlyConfigured(f"forward_headers must be a list of header names, not {names!r}")
+    accepted = set()
+    for name in names:
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise BFFImproperlyConfigured(f"forward_headers: {name!r} is not a header name")
+        lower = name.lower()
+        if lower in HOP_BY_HOP or lower in NEVER_FORWARDED or lower == antiforgery_header.lower():
+            raise BFFImproperlyConfigured(f"forward_headers: {name} is never forwarded")
+        if lower in SET_BY_BFF:
+            raise BFFImproperlyConfigured(f"forward_headers: {name} is set by the BFF, not copied")
+        if not is_identity_header(lower):
+            raise BFFImproperlyConfigured(
+                f"forward_headers: {name} is not an identity or routing header the BFF drops; "
+                "nothing to opt in to (response headers cannot be opted in)"
+            )
+        accepted.add(lower)
+    return frozenset(accepted)
+
+
+@functools.lru_cache(maxsize=1)
+def _never_forwarded() -> frozenset[str]:
+    return HOP_BY_HOP | NEVER_FORWARDED | {bff_settings.ANTIFORGERY_HEADER.lower()}
+
+
+on_reload(_never_forwarded.cache_clear)
+
+
+def _upstream_headers(request: HttpRequest, token_headers: dict[str, str], forward: frozenset[str]) -> dict[str, str]:
+    never = _never_forwarded()
+    connection = request.headers.get("Connection")
+    if connection:
+        never = never | {h.strip().lower() for h in connection.split(",")}
+    headers = {}
+    for name, value in request.headers.items():
+        lower = name.lower()
+        if lower not in never and (lower in forward or not is_identity_header(lower)):
+            headers[name] = value
     headers["X-Forwarded-For"] = str(request.META.get("REMOTE_ADDR", ""))
     headers["X-Forwarded-Proto"] = request.scheme or "http"
     headers["X-Forwarded-Host"] = request.get_host()
@@ -454,6 +596,8 @@ class RemoteAPIView(View):
     require_authentication: bool = False
     allow_insecure: bool | None = None
     user_token_request_parameters: UserTokenRequestParameters | None = None
+    #: Identity or routing headers this route forwards after all (see :func:`validate_forward_headers`).
+    forward_headers: frozenset[str] = frozenset()
 
     @classonlymethod
     def as_view(cls, **initkwargs: Any) -> Any:
@@ -466,6 +610,9 @@ class RemoteAPIView(View):
         for name in ("optional", "antiforgery", "require_authentication"):
             if not isinstance(initkwargs.get(name, getattr(cls, name)), bool):
                 raise BFFImproperlyConfigured(f"remote API option {name} must be True or False")
+        initkwargs["forward_headers"] = validate_forward_headers(
+            initkwargs.get("forward_headers", cls.forward_headers), bff_settings.ANTIFORGERY_HEADER
+        )
         from django_bff.clients import client_names
 
         client = initkwargs.get("client", cls.client)
@@ -553,7 +700,7 @@ class RemoteAPIView(View):
         chunk_size: int,
         nonce: str | None = None,
     ) -> urllib3.HTTPResponse:
-        headers = _upstream_headers(request, _token_headers(result, method, url, nonce))
+        headers = _upstream_headers(request, _token_headers(result, method, url, nonce), self.forward_headers)
         body = _Body(request, length, chunk_size) if length else None
         if body is not None:
             headers["Content-Length"] = str(length)  # sent as is, never chunked
@@ -572,7 +719,9 @@ class RemoteAPIView(View):
                 ),
             )
             assert isinstance(response, urllib3.HTTPResponse)
-            return response
+        except urllib3.exceptions.InvalidHeader:  # conflicting Content-Length values
+            logger.warning("%s %s -> %s answered an invalid Content-Length", method, request.path, _loggable(url))
+            raise UpstreamInvalidResponse("the remote API answered an invalid Content-Length") from None
         except (urllib3.exceptions.HTTPError, OSError) as e:
             cause = getattr(e, "reason", None) or e
             # NewConnectionError (refused, no route, no such host) is a ConnectTimeoutError subclass: 502, not 504.
@@ -584,6 +733,12 @@ class RemoteAPIView(View):
                 raise UpstreamTimeout("the remote API did not answer in time") from None
             logger.warning("%s %s -> %s failed: %s", method, request.path, _loggable(url), type(e).__name__)
             raise UpstreamUnavailable("the remote API cannot be reached") from None
+        problem = _unreadable(response)
+        if problem:
+            _finish(response, False)  # its framing cannot be trusted: never reused
+            logger.warning("%s %s -> %s answered %s", method, request.path, _loggable(url), problem)
+            raise UpstreamInvalidResponse(f"the remote API answered {problem}")
+        return response
 
     def make_response(self, request: HttpRequest, upstream: urllib3.HTTPResponse, chunk_size: int) -> HttpResponseBase:
         content: Any
@@ -592,18 +747,63 @@ class RemoteAPIView(View):
         else:
             content = _UpstreamBody(upstream, chunk_size)
         response = StreamingHttpResponse(content, status=upstream.status)
-        named_in_connection = {h.strip().lower() for h in upstream.headers.get("Connection", "").split(",")}
-        dropped = _DROPPED_RESPONSE_HEADERS | named_in_connection
-        for name in upstream.headers:
-            if name.lower() not in dropped:
-                # A header sent several times becomes one, comma-joined (RFC 9110 section 5.3).
-                response[name] = ", ".join(upstream.headers.getlist(name))
-        length = upstream.headers.get("Content-Length")
-        if length and length.isdigit() and "chunked" not in upstream.headers.get("Transfer-Encoding", ""):
-            response["Content-Length"] = length
-        if upstream.reason:
+        upstream_headers = upstream.headers
+        dropped = _DROPPED_RESPONSE_HEADERS
+        connection = upstream_headers.get("Connection")
+        if connection:
+            dropped = dropped | {h.strip().lower() for h in connection.split(",")}
+        typed = False
+        for name in upstream_headers:
+            lower = name.lower()
+            if lower in dropped or lower.startswith(NEVER_RETURNED_PREFIXES):
+                continue
+            if not _TOKEN.fullmatch(name):
+                logger.warning("dropped an upstream header with an invalid name: %r", name[:100])
+                continue
+            # A header sent several times becomes one, comma-joined (RFC 9110 section 5.3).
+            value = ", ".join(upstream_headers.getlist(name))
+            if not _FIELD_VALUE.fullmatch(value):
+                logger.warning("dropped the upstream header %r: its value holds control characters", name[:100])
+                continue
+            response[name] = value
+            typed = typed or (lower == "content-type" and bool(value.strip()))
+        if not typed:
+            # Never Django's text/html: an untyped answer would run as a page of the BFF's origin.
+            if upstream.status in _NO_BODY_STATUSES:
+                del response["Content-Type"]
+            else:
+                response["Content-Type"] = "application/octet-stream"
+        response["X-Content-Type-Options"] = "nosniff"
+        if "transfer-encoding" not in upstream_headers:
+            length = upstream_headers.get("Content-Length")
+            if length:
+                response["Content-Length"] = length.split(",", 1)[0].strip()  # checked by _unreadable()
+        if upstream.reason and _FIELD_VALUE.fullmatch(upstream.reason):
             response.reason_phrase = upstream.reason
         return response
+
+
+def _unreadable(upstream: urllib3.HTTPResponse) -> str | None:
+    """Why the answer cannot be passed on (its headers or its framing cannot be trusted), or None.
+
+    http.client stops reading headers at the first line it cannot parse (a line
+    without a colon, a name with a space): the ones after it, Content-Length
+    included, are lost, so the body would end only at the read timeout. An
+    invalid or ambiguous Content-Length is the same (RFC 9112 section 6.3: a
+    proxy answers 502).
+    """
+    original = getattr(upstream, "_original_response", None)
+    if original is not None:
+        try:
+            assert_header_parsing(original.msg)
+        except (HeaderParsingError, TypeError):
+            return "headers that cannot be parsed"
+    headers = upstream.headers
+    if "content-length" in headers and "transfer-encoding" not in headers:
+        values = {v.strip() for v in ",".join(headers.getlist("content-length")).split(",")}
+        if len(values) != 1 or not values.pop().isdigit():
+            return "an invalid Content-Length"
+    return None
 
 
 def _loggable(url: str) -> str:
@@ -678,6 +878,7 @@ def settings_routes() -> list[URLPattern]:
                 antiforgery=entry.get("ANTIFORGERY", True),
                 require_authentication=entry.get("REQUIRE_AUTHENTICATION", False),
                 allow_insecure=entry.get("ALLOW_INSECURE"),
+                forward_headers=entry.get("FORWARD_HEADERS"),
             )
         )
     return routes
