@@ -367,7 +367,8 @@ def test_client_token_trouble(routes: Any, client: Client, upstream: Upstream) -
     responses.add_passthru(upstream.url)
     responses.post(TOKEN_URL, status=401, json={"error": "invalid_client"})
     response = read(client.get("/api/client/x", HTTP_X_CSRF="1"))
-    assert response.status_code == 401 and response.json() == {"error": "token_service_error"}
+    # A refusal a new login cannot fix: 502, never 401 (DESIGN: "never 401" for CLIENT routes).
+    assert response.status_code == 502 and response.json() == {"error": "token_service_error"}
     responses.replace(responses.POST, TOKEN_URL, status=503)
     response = read(client.get("/api/client/x", HTTP_X_CSRF="1"))
     assert response.status_code == 503 and response["Retry-After"] == "5"
