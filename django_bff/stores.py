@@ -13,6 +13,14 @@ Writes to the record are compare-and-set: a request whose view of the record is
 older than the stored one gets :class:`~django_bff.exceptions.TokenStoreConflict`
 instead of overwriting newer tokens.
 
+The tokens a refresh brings are written at once, for good, even inside a
+transaction (``ATOMIC_REQUESTS``): the provider has already rotated the refresh
+token, so the new one must be visible to every other worker as soon as the
+refresh lock is released, and must survive the view's transaction being rolled
+back. :class:`SessionTokenStore` with a database session engine therefore
+writes from a connection of its own when the request's connection is inside a
+transaction.
+
 With the ``signed_cookies`` session engine there is no server-side storage:
 :class:`SessionTokenStore` then keeps the (encrypted) record in the cookie
 itself, and a system check warns that concurrent refreshes cannot be made safe
@@ -104,6 +112,18 @@ class UserTokenStore:
     def check(self) -> list[CheckMessage]:
         """System-check messages about this store's configuration (may be empty)."""
         return []
+
+    def on_tokens_visible(self, request: HttpRequest, callback: Any) -> None:
+        """Call ``callback`` once the tokens this request stored can be read by other workers.
+
+        The token manager releases its refresh lock through this: a worker waiting
+        for the refresh must find the new tokens when it gets the lock. The default
+        waits for the database transaction the request is in, if any
+        (``ATOMIC_REQUESTS``); override it when your storage is visible at once.
+        """
+        from django.db import transaction
+
+        transaction.on_commit(callback, robust=True)
 
 
 def _resource_key(parameters: UserTokenRequestParameters | None) -> str:
@@ -239,12 +259,31 @@ class RecordTokenStore(UserTokenStore):
             del request.session[SESSION_REF_KEY]
 
 
+def _outside_transaction(func: Any, *args: Any) -> Any:
+    """Run ``func`` on a connection of its own (another thread's), so its writes commit at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def run() -> Any:
+        try:
+            return func(*args)
+        finally:
+            connections.close_all()  # this thread's connections; the thread ends here
+
+    with ThreadPoolExecutor(1, thread_name_prefix="django-bff-token-write") as executor:
+        return executor.submit(run).result()
+
+
 class SessionTokenStore(RecordTokenStore):
     """Tokens in Django's session storage (the configured ``SESSION_ENGINE``), encrypted.
 
     The record is a session entry of its own, under a random key, so it expires
     and is cleaned up (``clearsessions``) like any session. With the
-    ``signed_cookies`` engine the record lives inside the cookie instead.
+    ``signed_cookies`` engine the record lives inside the cookie instead. With
+    the ``db`` and ``cached_db`` engines, a write made while the request is
+    inside a transaction goes through a connection of its own and commits at
+    once (see the module documentation).
     """
 
     RECORD_FIELD = "bff_token_record"
@@ -269,10 +308,27 @@ class SessionTokenStore(RecordTokenStore):
         record = self._valid_record(request.session.get(SESSION_RECORD_KEY))
         return _decode_token(record["tokens"].get(_resource_key(parameters))) if record else None
 
+    def _transaction(self) -> Any:
+        """The database connection of the session engine when it is inside a transaction, else None."""
+        from django.contrib.sessions.backends.db import SessionStore as DBStore
+        from django.db import connections, router
+
+        engine = self.engine
+        if not issubclass(engine, DBStore):
+            return None
+        connection = connections[router.db_for_write(engine.get_model_class())]
+        return connection if connection.in_atomic_block else None
+
     def store_token(
         self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None
     ) -> None:
         if not self.in_cookie:
+            connection = self._transaction()
+            if connection is not None and connection.vendor != "sqlite":
+                # Committed at once, whatever becomes of the request's transaction. (SQLite
+                # cannot: a second connection would wait for this one's own locks.)
+                _outside_transaction(super().store_token, request, token, parameters)
+                return None
             return super().store_token(request, token, parameters)
         record = self._valid_record(request.session.get(SESSION_RECORD_KEY)) or {"v": 0, "tokens": {}, "versions": {}}
         version = record["v"] + 1
@@ -285,6 +341,17 @@ class SessionTokenStore(RecordTokenStore):
         if not self.in_cookie:
             return super().clear_token(request, parameters)
         request.session.pop(SESSION_RECORD_KEY, None)
+
+    def on_tokens_visible(self, request: HttpRequest, callback: Any) -> None:
+        """At once, but for the ``db`` engine on SQLite inside a transaction: at its commit."""
+        from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
+        from django.db import transaction
+
+        connection = None if self.in_cookie or issubclass(self.engine, CachedDBStore) else self._transaction()
+        if connection is not None and connection.vendor == "sqlite":
+            transaction.on_commit(callback, using=connection.alias, robust=True)
+        else:
+            callback()
 
     # Server-side mode: the record is a session of its own.
     def read_record(self, ref: str) -> dict[str, Any] | None:
@@ -325,6 +392,9 @@ class CacheTokenStore(RecordTokenStore):
 
     def mutex_cache(self) -> BaseCache:
         return self.cache
+
+    def on_tokens_visible(self, request: HttpRequest, callback: Any) -> None:
+        callback()  # a cache write is read by everybody at once
 
     def read_record(self, ref: str) -> dict[str, Any] | None:
         value = self.cache.get(self.key_prefix + ref)

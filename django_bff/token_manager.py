@@ -453,6 +453,10 @@ def _refresh_flow(
         except TokenStoreConflict:
             newer = yield _call(store.get_token, store.aget_token, request, parameters)
             return TokenResult(token=newer) if newer else TokenResult(error=TokenError.SESSION_EXPIRED)
+        # Whoever waits for this refresh must find the new tokens when the lock is theirs:
+        # inside a database transaction, that is once it commits.
+        keep_lock = True
+        yield _call(store.on_tokens_visible, None, request, lock.release)
         yield _call(
             token_refreshed.send, token_refreshed.asend, sender=UserToken, request=request, token=new, previous=token
         )
