@@ -317,7 +317,9 @@ class SessionTokenStore(RecordTokenStore):
         if not issubclass(engine, DBStore):
             return None
         connection = connections[router.db_for_write(engine.get_model_class())]
-        return connection if connection.in_atomic_block else None
+        # A test case's own transaction does not count (as for Django's durable atomic blocks).
+        blocks = [b for b in connection.atomic_blocks if not getattr(b, "_from_testcase", False)]
+        return connection if connection.in_atomic_block and blocks else None
 
     def store_token(
         self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None
