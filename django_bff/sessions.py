@@ -156,8 +156,22 @@ def _decrypt_key(value: str) -> str | None:
         return None
 
 
+def _column(value: str) -> str:
+    """``value`` as the index's 255-character columns keep it: a longer ``sid`` or ``sub`` by its digest.
+
+    OpenID Connect limits ``sub`` to 255 characters and says nothing of ``sid``;
+    PostgreSQL refuses a longer value where SQLite keeps it. Lookups apply the
+    same function, so a long value still finds its sessions.
+    """
+    return value if len(value) <= 255 else "sha256:" + _digest(value)
+
+
 class DatabaseSessionIndex(SessionIndex):
-    """The index in the database table ``django_bff_usersession`` (run ``migrate``)."""
+    """The index in the database table ``django_bff_usersession`` (run ``migrate``).
+
+    A ``sid`` or ``sub`` longer than 255 characters is kept (and shown) as
+    ``sha256:`` and its digest.
+    """
 
     def _model(self) -> Any:
         from django_bff.models import UserSession
@@ -174,14 +188,14 @@ class DatabaseSessionIndex(SessionIndex):
         self._model().objects.update_or_create(
             key_digest=info.key_digest,
             defaults={
-                "sub": info.sub,
-                "sid": info.sid,
+                "sub": _column(info.sub),
+                "sid": _column(info.sid),
                 "session_key": crypto.encrypt(info.session_key.encode()),
                 "expires": info.expires,
             },
             create_defaults={
-                "sub": info.sub,
-                "sid": info.sid,
+                "sub": _column(info.sub),
+                "sid": _column(info.sid),
                 "session_key": crypto.encrypt(info.session_key.encode()),
                 "created": info.created,
                 "expires": info.expires,
@@ -194,9 +208,9 @@ class DatabaseSessionIndex(SessionIndex):
     def find(self, *, sub: str | None = None, sid: str | None = None) -> list[SessionInfo]:
         rows = self._model().objects.all()
         if sub is not None:
-            rows = rows.filter(sub=sub)
+            rows = rows.filter(sub=_column(sub))
         if sid is not None:
-            rows = rows.filter(sid=sid)
+            rows = rows.filter(sid=_column(sid))
         return [info for info in map(self._info, rows) if info is not None]
 
     def expired(self, now: datetime) -> list[SessionInfo]:
