@@ -36,7 +36,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit, urlunsplit
 
@@ -493,25 +493,41 @@ class _UpstreamBody:
     def __init__(self, upstream: urllib3.HTTPResponse, chunk_size: int) -> None:
         self.upstream = upstream
         self.chunk_size = chunk_size
+        #: The browser went away: the body is not read to its end, and that is not the upstream's doing.
+        self.abandoned = False
 
     def __iter__(self) -> Iterator[bytes]:
-        return _response_chunks(self.upstream, self.chunk_size)
+        return _response_chunks(self)
 
     def close(self) -> None:
         if not self.upstream.closed and self.upstream.connection is not None:
             _finish(self.upstream, False)
 
+    def interrupt(self) -> None:
+        """Wake a read blocked in another thread (a quiet event stream): it ends at once.
+
+        ``HTTPResponse.shutdown()`` (urllib3 >= 2.3) shuts the socket down for
+        reading, which ends a ``recv()`` waiting in another thread; closing the
+        socket would not.
+        """
+        self.abandoned = True
+        try:
+            self.upstream.shutdown()
+        except (ValueError, RuntimeError, OSError):
+            pass  # already released or closed: nothing waits on it
+
 
 class _AsyncUpstreamBody(_UpstreamBody):
     def __aiter__(self) -> AsyncIterator[bytes]:
-        return _aresponse_chunks(self.upstream, self.chunk_size)
+        return _aresponse_chunks(self)
 
     def __iter__(self) -> Iterator[bytes]:  # pragma: no cover - ASGI reads __aiter__
         raise TypeError("read this body with async for")
 
 
-def _response_chunks(upstream: urllib3.HTTPResponse, chunk_size: int) -> Generator[bytes, None, None]:
+def _response_chunks(body: _UpstreamBody) -> Generator[bytes, None, None]:
     """The upstream body as it arrives (server-sent events chunk by chunk), undecoded."""
+    upstream, chunk_size = body.upstream, body.chunk_size
     complete = False
     try:
         if upstream.chunked and upstream.supports_chunked_reads():
@@ -522,9 +538,10 @@ def _response_chunks(upstream: urllib3.HTTPResponse, chunk_size: int) -> Generat
                 if not chunk:
                     break
                 yield chunk
-        complete = True
+        complete = not body.abandoned
     except Exception as e:  # the upstream went away mid-body: the browser sees a cut response
-        logger.warning("upstream body interrupted: %s", type(e).__name__)
+        if not body.abandoned:
+            logger.warning("upstream body interrupted: %s", type(e).__name__)
     finally:
         _finish(upstream, complete)
 
@@ -557,19 +574,29 @@ def _stream_executor() -> ThreadPoolExecutor:
     return _executor
 
 
-async def _aresponse_chunks(upstream: urllib3.HTTPResponse, chunk_size: int) -> AsyncIterator[bytes]:
-    """The same, for ASGI: each blocking read runs in a thread of :func:`_stream_executor`."""
-    chunks = _response_chunks(upstream, chunk_size)
-    loop = asyncio.get_running_loop()
+async def _aresponse_chunks(body: _UpstreamBody) -> AsyncIterator[bytes]:
+    """The same, for ASGI: each blocking read runs in a thread of :func:`_stream_executor`.
+
+    When the browser goes away, the server cancels the response while a thread
+    may be waiting in a read (for the next event of a quiet stream): the read is
+    interrupted, so that the thread and the upstream connection come free at
+    once, and the generator is closed only after that thread has left it.
+    """
+    chunks = _response_chunks(body)
     executor = _stream_executor()
+    reading: Future[bytes | None] | None = None
     try:
         while True:
-            chunk = await loop.run_in_executor(executor, next, chunks, None)
+            reading = executor.submit(next, chunks, None)
+            chunk = await asyncio.wrap_future(reading)
             if chunk is None:
                 break
             yield chunk
     finally:
-        await asyncio.shield(loop.run_in_executor(executor, chunks.close))
+        if reading is not None and not reading.done():
+            body.interrupt()
+            await asyncio.shield(asyncio.wrap_future(reading))
+        chunks.close()
 
 
 def _token_headers(result: Any, method: str, url: str, nonce: str | None = None) -> dict[str, str]:

@@ -22,7 +22,7 @@ from django_bff.retrievers import (
 )
 from django_bff.stores import get_token_store
 from django_bff.testing import UserTokenStoreContract, sample_token
-from tests.support.upstream import Upstream
+from tests.support.upstream import RawUpstream, Upstream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -518,6 +518,42 @@ def test_under_asgi_the_body_streams_as_an_async_iterator(routes: Any, async_cli
     response, data = async_to_sync(fetch)()
     assert response.status_code == 200 and data == pattern_bytes(200000)
     assert response["Content-Length"] == "200000"
+
+
+def test_under_asgi_leaving_a_quiet_stream_frees_the_upstream_connection_at_once(
+    routes: Any, async_client: Any, leak_guard: Any
+) -> None:
+    """The browser leaves while a stream thread waits for the next event: the read is interrupted.
+
+    Without it, the thread and the upstream connection stayed held until the next
+    event or the read timeout, and closing the generator from another thread while
+    that thread was inside it raised "generator already executing".
+    """
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+
+    with RawUpstream() as raw:
+        raw.answer("quiet", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nevent1\r\n")
+        routes(route("api/raw/", raw.url + "/v1/", TOKEN_TYPE="none"), PROXY_READ_TIMEOUT=120)
+
+        async def leave() -> bytes:
+            response = await async_client.get("/api/raw/quiet", headers={"X-CSRF": "1"})
+            chunks = response.streaming_content.__aiter__()
+            first: bytes = await chunks.__anext__()
+            waiting = asyncio.ensure_future(chunks.__anext__())  # no second event will come
+            await asyncio.sleep(0.1)  # the read is under way in a stream thread
+            waiting.cancel()  # the server's reaction to a disconnect
+            try:
+                await waiting
+            except asyncio.CancelledError:
+                pass
+            await asyncio.get_running_loop().run_in_executor(None, response.close)
+            return first
+
+        assert async_to_sync(leave)() == b"event1"
+        assert raw.closed("quiet").wait(20)  # long before the 120 s read timeout
+    assert not any("interrupted" in r.getMessage() for r in leak_guard.records)
 
 
 def test_upstream_dying_mid_body_cuts_the_response(routes: Any, browser: Browser, leak_guard: Any) -> None:
