@@ -42,6 +42,7 @@ _NUMBERS: dict[str, tuple[float, bool, bool]] = {
     "PROXY_READ_TIMEOUT": (0, False, True),
     "PROXY_POOL_SIZE": (1, True, False),
     "PROXY_CHUNK_SIZE": (1024, True, False),
+    "REQUEST_BODY_TIMEOUT": (0, False, True),
     "BACKCHANNEL_LOGOUT_MAX_AGE": (0, False, True),
 }
 _BOOLEANS = ("SAVE_TOKENS", "ENCRYPT_TOKENS", "ALLOW_INSECURE_UPSTREAMS", "REVOKE_REFRESH_TOKEN_ON_LOGOUT")

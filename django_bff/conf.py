@@ -115,6 +115,7 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_VERIFY": True,
     "PROXY_CLIENT_CERT": None,
     "PROXY_CHUNK_SIZE": 64 * 1024,
+    "REQUEST_BODY_TIMEOUT": 30.0,
 }
 
 #: Keys whose values are dotted paths, imported on access.
