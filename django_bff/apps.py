@@ -13,5 +13,7 @@ class DjangoBFFConfig(AppConfig):
 
         from django_bff import checks as bff_checks
         from django_bff import receivers  # noqa: F401  (connects signal receivers)
+        from django_bff.logfilters import install
 
         checks.register(bff_checks.check_settings, checks.Tags.security)
+        install()  # no query strings in urllib3's log lines

@@ -45,6 +45,7 @@ PUBLIC = {
     "django_bff.clients": {"ClientConfig", "get_client"},
     "django_bff.assertions": {"ClientAssertionService", "PrivateKeyJwtAssertionService"},
     "django_bff.asgi": {"RequestBodyLimitMiddleware"},
+    "django_bff.logfilters": {"QueryStringFilter", "install"},
     "django_bff.views": {"LoginView", "LogoutView", "UserView", "BackchannelLogoutView", "OIDCCallbackView"},
     "django_bff.clock": {"clock"},
     "django_bff.faults": {"is_storage_error", "strict_session_store"},
