@@ -556,6 +556,16 @@ def test_under_asgi_leaving_a_quiet_stream_frees_the_upstream_connection_at_once
     assert not any("interrupted" in r.getMessage() for r in leak_guard.records)
 
 
+def test_interrupting_a_body_whose_connection_is_gone_is_harmless() -> None:
+    import urllib3
+
+    from django_bff.proxy import _UpstreamBody
+
+    body = _UpstreamBody(urllib3.HTTPResponse(body=b"", preload_content=False), 1024)
+    body.interrupt()  # no socket to shut down (released, closed, or never had one)
+    assert body.abandoned
+
+
 def test_upstream_dying_mid_body_cuts_the_response(routes: Any, browser: Browser, leak_guard: Any) -> None:
     import socket
     import threading
