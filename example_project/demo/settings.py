@@ -131,6 +131,7 @@ OIDC_RP_CLIENT_SECRET = "bff-demo-secret"
 OIDC_RP_SIGN_ALGO = "RS256"
 OIDC_RP_SCOPES = "openid email profile api"
 OIDC_USE_PKCE = True
+OIDC_CALLBACK_CLASS = "django_bff.views.OIDCCallbackView"
 OIDC_TOKEN_USE_BASIC_AUTH = True
 OIDC_OP_AUTHORIZATION_ENDPOINT = f"{ISSUER}/authorize/"
 # The token endpoint and the JWKS come from the discovery document of BFF["AUTHORITY"].
