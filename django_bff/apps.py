@@ -16,4 +16,5 @@ class DjangoBFFConfig(AppConfig):
         from django_bff.logfilters import install
 
         checks.register(bff_checks.check_settings, checks.Tags.security)
+        checks.register(bff_checks.check_deploy, checks.Tags.security, deploy=True)
         install()  # no query strings in urllib3's log lines

@@ -20,7 +20,7 @@ from django.utils.module_loading import import_string
 
 from django_bff.conf import DEFAULTS, REMOVED_SETTINGS
 
-__all__ = ["check_settings"]
+__all__ = ["check_settings", "check_deploy"]
 
 _BACKEND = "django_bff.auth.BFFAuthenticationBackend"
 
@@ -75,7 +75,35 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     messages += _check_proxy(user)
     messages += _check_sessions(user)
     messages += _check_cookies()
+    messages += _check_diagnostics(user)
     return messages
+
+
+def check_deploy(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """``manage.py check --deploy``: what must not reach production."""
+    user = getattr(settings, "BFF", {})
+    if isinstance(user, dict) and user.get("DIAGNOSTICS") is True and not settings.DEBUG:
+        return [
+            Error(
+                "/bff/diagnostics is on in a deployment.",
+                hint='It shows what the BFF holds for a session: set BFF["DIAGNOSTICS"] = None.',
+                id="django_bff.E040",
+            )
+        ]
+    return []
+
+
+def _check_diagnostics(user: dict[str, Any]) -> list[CheckMessage]:
+    value = _value(user, "DIAGNOSTICS")
+    if value is not None and not isinstance(value, bool):
+        return [
+            Error(
+                'BFF["DIAGNOSTICS"] must be None, True or False.',
+                hint=f"Got {value!r}; None follows DEBUG.",
+                id="django_bff.E039",
+            )
+        ]
+    return []
 
 
 def _check_keys(user: dict[str, Any]) -> list[CheckMessage]:

@@ -104,6 +104,8 @@ DEFAULTS: dict[str, Any] = {
     ],
     "BACKCHANNEL_LOGOUT_MAX_AGE": 300,
     "SESSION_INDEX": {"BACKEND": "django_bff.sessions.DatabaseSessionIndex", "OPTIONS": {}},
+    # /bff/diagnostics: None follows DEBUG.
+    "DIAGNOSTICS": None,
     # Anti-forgery for BFF API routes (reference: the X-CSRF: 1 header).
     "ANTIFORGERY_HEADER": "X-CSRF",
     "ANTIFORGERY_VALUE": "1",

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import jwt
 
-__all__ = ["make_proof", "wants_nonce"]
+__all__ = ["make_proof", "wants_nonce", "jwk_thumbprint"]
 
 _PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 _DEFAULT_ALG = {"EC": "ES256", "RSA": "PS256", "OKP": "EdDSA"}
@@ -61,3 +61,17 @@ def wants_nonce(status: int, headers: Any) -> str | None:
     if status == 401 and nonce and "use_dpop_nonce" in challenge:
         return str(nonce)
     return None
+
+
+#: RFC 7638 section 3.2: the members a thumbprint covers, per key type.
+_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"), "OKP": ("crv", "kty", "x")}
+
+
+def jwk_thumbprint(jwk_json: str) -> str:
+    """The JWK SHA-256 thumbprint (RFC 7638) of a key, as DPoP's ``jkt`` names it. Never the key itself."""
+    jwk: dict[str, Any] = json.loads(jwk_json)
+    members = _THUMBPRINT_MEMBERS.get(str(jwk.get("kty")))
+    if members is None:
+        raise ValueError("unsupported key type")
+    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
+    return _b64(hashlib.sha256(canonical.encode()).digest())

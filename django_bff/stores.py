@@ -248,6 +248,15 @@ class RecordTokenStore(UserTokenStore):
         finally:
             mutex.release()
 
+    def stored_tokens(self, request: HttpRequest) -> list[UserToken]:
+        """Every token of this request's session: its own first, then per resource and scope (diagnostics)."""
+        ref = request.session.get(SESSION_REF_KEY)
+        record = self._valid_record(self.read_record(ref)) if isinstance(ref, str) else None
+        if record is None:
+            return []
+        tokens = [_decode_token(record["tokens"][key]) for key in sorted(record["tokens"])]
+        return [token for token in tokens if token is not None]
+
     def clear_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> None:
         ref = request.session.get(SESSION_REF_KEY)
         if isinstance(ref, str):
@@ -338,6 +347,13 @@ class SessionTokenStore(RecordTokenStore):
         tokens, versions = dict(record["tokens"]), dict(record["versions"])
         tokens[resource], versions[resource] = _encode_token(token), version
         request.session[SESSION_RECORD_KEY] = {"v": version, "tokens": tokens, "versions": versions}
+
+    def stored_tokens(self, request: HttpRequest) -> list[UserToken]:
+        if not self.in_cookie:
+            return super().stored_tokens(request)
+        record = self._valid_record(request.session.get(SESSION_RECORD_KEY))
+        tokens = [_decode_token(record["tokens"][key]) for key in sorted(record["tokens"])] if record else []
+        return [token for token in tokens if token is not None]
 
     def clear_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> None:
         if not self.in_cookie:

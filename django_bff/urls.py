@@ -1,8 +1,8 @@
 """``path("", include("django_bff.urls"))``: the BFF's endpoints and the routes of ``BFF["REMOTE_APIS"]``.
 
-``bff/login``, ``bff/logout``, ``bff/user`` and ``bff/backchannel`` (under
-``BFF["BASE_PATH"]``), named ``login``, ``logout``, ``user`` and ``backchannel``
-in the ``django_bff`` namespace.
+``bff/login``, ``bff/logout``, ``bff/user``, ``bff/backchannel`` and
+``bff/diagnostics`` (under ``BFF["BASE_PATH"]``), named ``login``, ``logout``,
+``user``, ``backchannel`` and ``diagnostics`` in the ``django_bff`` namespace.
 
 ``urlpatterns`` is computed when Django's resolver asks for it (PEP 562), not at
 import, so the settings are read at call time and a change of ``BFF`` (with
@@ -27,7 +27,7 @@ def __getattr__(name: str) -> Any:
 
         from django_bff.conf import bff_settings
         from django_bff.proxy import settings_routes
-        from django_bff.views import BackchannelLogoutView, LoginView, LogoutView, UserView
+        from django_bff.views import BackchannelLogoutView, DiagnosticsView, LoginView, LogoutView, UserView
 
         base = str(bff_settings.BASE_PATH)
         return [
@@ -35,6 +35,7 @@ def __getattr__(name: str) -> Any:
             path(f"{base}logout", LogoutView.as_view(), name="logout"),
             path(f"{base}user", UserView.as_view(), name="user"),
             path(f"{base}backchannel", BackchannelLogoutView.as_view(), name="backchannel"),
+            path(f"{base}diagnostics", DiagnosticsView.as_view(), name="diagnostics"),
             *settings_routes(),
         ]
     raise AttributeError(name)

@@ -357,3 +357,120 @@ def test_logging_in_again_as_the_same_user_cycles_the_session_key(oidc: Any, bff
     assert [info.session_key for info in list_sessions(sub="alice")] == [second_key]
     if csrf is not None:
         assert bff_client.cookies["csrftoken"].value != csrf
+
+
+# --- /bff/diagnostics -------------------------------------------------------------------------------
+
+
+def test_rfc7638_thumbprint() -> None:
+    """The example of RFC 7638 section 3.1."""
+    import json
+
+    from django_bff.dpop import jwk_thumbprint
+
+    key = {
+        "kty": "RSA",
+        "n": (
+            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiF"
+            "V4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c"
+            "7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF"
+            "44-csFCur-kEgU8awapJzKnqDKgw"
+        ),
+        "e": "AQAB",
+        "alg": "RS256",
+        "kid": "2011-04-29",
+    }
+    assert jwk_thumbprint(json.dumps(key)) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    with pytest.raises(ValueError):
+        jwk_thumbprint(json.dumps({"kty": "oct", "k": "x"}))
+
+
+def test_diagnostics_are_off_without_debug(client: Client) -> None:
+    assert client.get("/bff/diagnostics").status_code == 404
+
+
+@pytest.mark.parametrize("debug, setting, on", [(True, None, True), (True, False, False), (False, True, True)])
+def test_diagnostics_follow_debug_or_the_setting(
+    client: Client, settings: Any, debug: bool, setting: bool | None, on: bool
+) -> None:
+    settings.DEBUG = debug
+    settings.BFF = {**settings.BFF, "DIAGNOSTICS": setting}
+    response = client.get("/bff/diagnostics")
+    assert response.status_code == (200 if on else 404)
+    if on:
+        assert response["Cache-Control"] == "no-store"
+        assert response.json()["authenticated"] is False and response.json()["user_tokens"] == []
+
+
+def test_diagnostics_describe_the_sessions_tokens_never_their_values(
+    client: Client, user: Any, settings: Any, leak_guard: Any
+) -> None:
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from django.core.cache import caches
+    from jwt.algorithms import ECAlgorithm
+
+    from django_bff.dpop import jwk_thumbprint
+    from django_bff.stores import get_token_store
+    from django_bff.testing import UserTokenStoreContract, sample_token
+    from django_bff.token_manager import _client_cache_key, _encode_client_token, _in_doubt_key, _mark_in_doubt
+    from django_bff.tokens import ClientToken, UserTokenRequestParameters
+
+    settings.BFF = {**settings.BFF, "DIAGNOSTICS": True}
+    client.force_login(user)
+    request = UserTokenStoreContract().new_request(client.session.session_key, user)
+    jwk = ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()))
+    now = datetime.now(timezone.utc)
+    own = sample_token(
+        1, issued_at=now, expires_at=now + timedelta(seconds=300), dpop_jwk=jwk, access_token_type="DPoP"
+    )
+    api = sample_token(2, refresh_token=None, resource="urn:api", issued_at=now, expires_at=now + timedelta(seconds=30))
+    store = get_token_store()
+    store.store_token(request, own)
+    store.store_token(request, api, UserTokenRequestParameters(resource="urn:api"))
+    request.session.save()
+    app = ClientToken("app-token-AAAAAAAAAAAA", expires_at=now + timedelta(seconds=600), issued_at=now)
+    caches["default"].set(_client_cache_key("default", None, None), _encode_client_token(app), 600)
+    _mark_in_doubt(_in_doubt_key(own), 12)
+    for token in (own, api, app):
+        leak_guard.add(
+            token.access_token, getattr(token, "refresh_token", None), getattr(token, "identity_token", None)
+        )
+    leak_guard.add(json.loads(jwk)["d"])
+
+    response = client.get("/bff/diagnostics")
+    assert response.status_code == 200
+    data = response.json()
+    assert data["authenticated"] is True and data["sid"] is None and data["session_expires_in"] > 0
+    first, second = data["user_tokens"]
+    assert first["token_type"] == "DPoP" and first["has_refresh_token"] and first["has_identity_token"]
+    assert first["dpop_jkt"] == jwk_thumbprint(jwk) and 290 < first["expires_in"] <= 300
+    assert first["refresh_window"] == 60 and first["needs_refresh"] is False
+    assert second["resource"] == "urn:api" and not second["has_refresh_token"] and second["refresh_window"] == 15
+    assert 10 <= data["refresh_token_in_doubt_for"] <= 12
+    assert data["client_tokens"]["default"]["expires_in"] > 590
+    text = response.content.decode()
+    for secret in (own.access_token, own.refresh_token, api.access_token, app.access_token, json.loads(jwk)["d"]):
+        assert secret not in text
+
+
+def test_E039_and_the_deploy_check_E040(settings: Any) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    from django_bff.checks import check_deploy, check_settings
+
+    settings.BFF = {**settings.BFF, "DIAGNOSTICS": "yes"}
+    assert "django_bff.E039" in {m.id for m in check_settings()}
+    settings.BFF = {**settings.BFF, "DIAGNOSTICS": True}
+    settings.DEBUG = False
+    assert [m.id for m in check_deploy()] == ["django_bff.E040"]
+    with pytest.raises(SystemCheckError, match="E040"):
+        call_command("check", "--deploy", "--fail-level", "ERROR")
+    settings.DEBUG = True
+    assert check_deploy() == []
+    settings.BFF = {**settings.BFF, "DIAGNOSTICS": None}
+    settings.DEBUG = False
+    assert check_deploy() == []
