@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -41,7 +42,7 @@ MIDDLEWARE = [
 
 # A file, not memory, so that worker processes started by the tests share it.
 TEST_DB_PATH = os.path.join(tempfile.gettempdir(), f"django-bff-tests-{os.getpid()}.sqlite3")
-DATABASES = {
+DATABASES: dict[str, dict[str, Any]] = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("BFF_TEST_DB") or TEST_DB_PATH,
