@@ -11,8 +11,8 @@ import pytest
 import requests
 import responses
 from asgiref.sync import async_to_sync
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 from django.core.cache import caches
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from django_bff.exceptions import TokenStoreConflict
 from django_bff.locks import CacheLock
