@@ -20,6 +20,7 @@ The tree::
     │   ├── LengthRequired             a request body without Content-Length (411)
     │   ├── RequestBodyTooLarge        over BFF["MAX_REQUEST_BODY"] (413)
     │   ├── UpstreamUnavailable        the remote API cannot be reached (502)
+    │   │   └── UpstreamInvalidResponse    its answer cannot be read (502)
     │   └── UpstreamTimeout            the remote API did not answer in time (504)
     └── InvalidLogoutToken         a back-channel logout token that fails validation
                                    (400; also SuspiciousOperation)
@@ -52,6 +53,7 @@ __all__ = [
     "LengthRequired",
     "RequestBodyTooLarge",
     "UpstreamUnavailable",
+    "UpstreamInvalidResponse",
     "UpstreamTimeout",
     "InvalidLogoutToken",
 ]
@@ -203,6 +205,12 @@ class UpstreamUnavailable(ProxyError):
 
     status_code = 502
     default_code = "upstream_unavailable"
+
+
+class UpstreamInvalidResponse(UpstreamUnavailable):
+    """The remote API's answer cannot be read: headers that do not parse, an invalid Content-Length (502)."""
+
+    default_code = "upstream_invalid_response"
 
 
 class UpstreamTimeout(ProxyError):

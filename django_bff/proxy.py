@@ -69,6 +69,7 @@ from django_bff.exceptions import (
     InvalidProxyPath,
     LengthRequired,
     RequestBodyTooLarge,
+    UpstreamInvalidResponse,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -221,12 +222,6 @@ _MALFORMED_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 #: RFC 3986 pchar, less "%": what a segment may hold unencoded.
 _SEGMENT_SAFE = "-._~!$&'()*+,;=:@"
 _SUPPORTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-class UpstreamInvalidResponse(UpstreamUnavailable):
-    """The remote API's answer cannot be read: headers that do not parse, an invalid Content-Length (502)."""
-
-    default_code = "upstream_invalid_response"
 
 
 # --- the anti-forgery header ------------------------------------------------------------
