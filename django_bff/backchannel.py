@@ -46,6 +46,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 import django_bff
+from django_bff import telemetry
 from django_bff.conf import bff_settings, on_reload
 from django_bff.exceptions import BFFImproperlyConfigured, TokenServiceUnavailable
 
@@ -251,19 +252,37 @@ def fetch(
     connect, read = bff_settings.backchannel_timeout
     total = connect + read
     deadline = time.monotonic() + total
-    kwargs: dict[str, Any] = {"timeout": (connect, read), "headers": dict(headers or {}), "auth": auth}
-    if data is not None:
-        kwargs["data"] = dict(data)
-    limit = int(bff_settings.BACKCHANNEL_MAX_RESPONSE_SIZE)
-    future = _get_executor().submit(_exchange, get_backchannel_session(), method, url, kwargs, deadline, limit, what)
-    try:
-        return future.result(timeout=total)
-    except concurrent.futures.TimeoutError:
-        sent = not future.cancel()
-        logger.warning("%s to %s: no complete answer within %.0f s; abandoned", what, url, total)
-        raise TokenServiceUnavailable(
-            f"{what}: the token service did not answer in time", retry_after=_retry_after(), in_doubt=sent
-        ) from None
+    attributes = {
+        "http.request.method": method,
+        "url.full": telemetry.without_query(url),
+        **telemetry.server_attributes(url),
+        "bff.operation": what,
+    }
+    with telemetry.span(method, attributes) as span:
+        sent_headers = dict(headers or {})
+        telemetry.inject(sent_headers)
+        kwargs: dict[str, Any] = {"timeout": (connect, read), "headers": sent_headers, "auth": auth}
+        if data is not None:
+            kwargs["data"] = dict(data)
+        limit = int(bff_settings.BACKCHANNEL_MAX_RESPONSE_SIZE)
+        session = get_backchannel_session()
+        future = _get_executor().submit(_exchange, session, method, url, kwargs, deadline, limit, what)
+        try:
+            response = future.result(timeout=total)
+        except concurrent.futures.TimeoutError:
+            sent = not future.cancel()
+            logger.warning("%s to %s: no complete answer within %.0f s; abandoned", what, url, total)
+            span.error("timeout")
+            raise TokenServiceUnavailable(
+                f"{what}: the token service did not answer in time", retry_after=_retry_after(), in_doubt=sent
+            ) from None
+        except TokenServiceUnavailable as e:
+            span.error("in_doubt" if e.in_doubt else "unavailable")
+            raise
+        span.set("http.response.status_code", response.status_code)
+        if response.status_code >= 400:
+            span.error(str(response.status_code))
+        return response
 
 
 # --- discovery and JWKS -------------------------------------------------------

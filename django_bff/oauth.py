@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from requests.auth import HTTPBasicAuth
 
+from django_bff import telemetry
 from django_bff.assertions import get_assertion_service
 from django_bff.backchannel import BackchannelResponse, fetch, get_endpoint
 from django_bff.clients import ClientConfig, get_client
@@ -114,8 +115,27 @@ def token_request(
     """POST a token request (RFC 6749 section 3.2) and return the parsed JSON answer.
 
     ``client`` (default: the OIDC client) authenticates the request and, without
-    ``endpoint``, says where it goes.
+    ``endpoint``, says where it goes. Counted in ``bff.token.requests`` and
+    ``bff.token.request.duration`` (:mod:`django_bff.telemetry`).
     """
+    grant_type = data.get("grant_type", "?")
+    started = time.monotonic()
+    outcome = "ok"
+    try:
+        return _token_request(data, endpoint, client)
+    except TokenServiceUnavailable as e:
+        outcome = "in_doubt" if e.in_doubt else "unavailable"
+        raise
+    except TokenServiceError:
+        outcome = "rejected"
+        raise
+    finally:
+        attributes = {"bff.grant_type": grant_type, "bff.outcome": outcome}
+        telemetry.record("bff.token.requests", attributes)
+        telemetry.observe("bff.token.request.duration", time.monotonic() - started, attributes)
+
+
+def _token_request(data: dict[str, str], endpoint: str | None, client: ClientConfig | None) -> dict[str, Any]:
     endpoint = endpoint or (client.endpoint() if client else get_endpoint("token_endpoint"))
     if not endpoint:
         raise BFFImproperlyConfigured('no token endpoint: set OIDC_OP_TOKEN_ENDPOINT or BFF["AUTHORITY"]')

@@ -31,6 +31,12 @@ A call goes through these steps, in order, and stops at the first that fails:
 
 Header sets are computed once (module constants; the one holding the
 anti-forgery header once per settings reload), not per call.
+
+With OpenTelemetry (:mod:`django_bff.telemetry`), every answer is counted
+(``bff.proxy.requests``) and the upstream call gets a ``CLIENT`` span, whose
+``traceparent`` goes upstream, and the ``http.client.*`` histograms: in-memory
+work of the SDK, no I/O on the call's path. Without the ``opentelemetry-api``
+package it costs one flag test per call.
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ from django.views.decorators.csrf import csrf_exempt
 from urllib3.exceptions import HeaderParsingError
 from urllib3.util.response import assert_header_parsing
 
-from django_bff import dpop
+from django_bff import dpop, telemetry
 from django_bff.conf import bff_settings, on_reload
 from django_bff.exceptions import (
     AntiforgeryRequired,
@@ -495,11 +501,15 @@ class _UpstreamBody:
     server when the response ends, even when nothing was read) releases the
     upstream connection."""
 
-    def __init__(self, upstream: urllib3.HTTPResponse, chunk_size: int) -> None:
+    def __init__(
+        self, upstream: urllib3.HTTPResponse, chunk_size: int, metric_attributes: dict[str, Any] | None = None
+    ) -> None:
         self.upstream = upstream
         self.chunk_size = chunk_size
         #: The browser went away: the body is not read to its end, and that is not the upstream's doing.
         self.abandoned = False
+        #: Attributes of ``http.client.response.body.size``, recorded when the body ends (None: not measured).
+        self.metric_attributes = metric_attributes
 
     def __iter__(self) -> Iterator[bytes]:
         return _response_chunks(self)
@@ -534,14 +544,18 @@ def _response_chunks(body: _UpstreamBody) -> Generator[bytes, None, None]:
     """The upstream body as it arrives (server-sent events chunk by chunk), undecoded."""
     upstream, chunk_size = body.upstream, body.chunk_size
     complete = False
+    size = 0
     try:
         if upstream.chunked and upstream.supports_chunked_reads():
-            yield from upstream.read_chunked(chunk_size, decode_content=False)
+            for chunk in upstream.read_chunked(chunk_size, decode_content=False):
+                size += len(chunk)
+                yield chunk
         else:
             while True:
                 chunk = upstream.read1(chunk_size, decode_content=False)
                 if not chunk:
                     break
+                size += len(chunk)
                 yield chunk
         complete = not body.abandoned
     except Exception as e:  # the upstream went away mid-body: the browser sees a cut response
@@ -549,6 +563,8 @@ def _response_chunks(body: _UpstreamBody) -> Generator[bytes, None, None]:
             logger.warning("upstream body interrupted: %s", type(e).__name__)
     finally:
         _finish(upstream, complete)
+        if body.metric_attributes is not None:
+            telemetry.observe("http.client.response.body.size", size, body.metric_attributes)
 
 
 def _finish(upstream: urllib3.HTTPResponse, complete: bool) -> None:
@@ -630,6 +646,8 @@ class RemoteAPIView(View):
     user_token_request_parameters: UserTokenRequestParameters | None = None
     #: Identity or routing headers this route forwards after all (see :func:`validate_forward_headers`).
     forward_headers: frozenset[str] = frozenset()
+    #: The route's prefix (``http.route`` in the metrics and spans); :func:`remote_api` sets it.
+    route: str | None = None
 
     @classonlymethod
     def as_view(cls, **initkwargs: Any) -> Any:
@@ -665,6 +683,21 @@ class RemoteAPIView(View):
         return retriever_class_for(self.retriever_class, local_path)()
 
     def dispatch(self, request: HttpRequest, *args: Any, path: str = "", **kwargs: Any) -> HttpResponseBase:
+        response = self._dispatch(request, path)
+        if telemetry.ENABLED:
+            attributes = {
+                "http.route": self.route_name(),
+                "http.request.method": request.method,
+                "bff.status_class": telemetry.status_class(response.status_code),
+            }
+            telemetry.record("bff.proxy.requests", attributes)
+        return response
+
+    def route_name(self) -> str:
+        """The route as metrics and spans name it: its prefix, else its target."""
+        return self.route if self.route is not None else str(self.upstream)
+
+    def _dispatch(self, request: HttpRequest, path: str) -> HttpResponseBase:
         if request.method not in _SUPPORTED_METHODS:
             return self.http_method_not_allowed(request)
         try:
@@ -705,22 +738,56 @@ class RemoteAPIView(View):
 
         method = str(request.method)
         chunk_size = int(bff_settings.PROXY_CHUNK_SIZE)
+        if telemetry.ENABLED:
+            return self._traced(request, method, url, result, length, chunk_size)
         started = time.monotonic()
+        upstream = self.call_upstream(request, method, url, result, length, chunk_size)
+        self._log(request, method, url, upstream.status, started)
+        return self.make_response(request, upstream, chunk_size)
+
+    def call_upstream(
+        self, request: HttpRequest, method: str, url: str, result: Any, length: int, chunk_size: int
+    ) -> urllib3.HTTPResponse:
+        """The upstream call, and one more with the API's DPoP nonce when it asks for one."""
         upstream = self.send(request, method, url, result, length, chunk_size)
         nonce = dpop.wants_nonce(upstream.status, upstream.headers) if isinstance(result, DPoPTokenResult) else None
         if nonce is not None and not length:
             # RFC 9449 section 9: the API wants a nonce in the proof; one more try.
             _finish(upstream, False)
             upstream = self.send(request, method, url, result, length, chunk_size, nonce)
-        logger.info(
-            "%s %s -> %s %s in %.0f ms",
-            method,
-            request.path,
-            _loggable(url),
-            upstream.status,
-            (time.monotonic() - started) * 1000,
-        )
-        return self.make_response(request, upstream, chunk_size)
+        return upstream
+
+    def _log(self, request: HttpRequest, method: str, url: str, status: int, started: float) -> None:
+        elapsed = (time.monotonic() - started) * 1000
+        logger.info("%s %s -> %s %s in %.0f ms", method, request.path, _loggable(url), status, elapsed)
+
+    def _traced(
+        self, request: HttpRequest, method: str, url: str, result: Any, length: int, chunk_size: int
+    ) -> HttpResponseBase:
+        """:meth:`proxy`'s upstream part with a ``CLIENT`` span and the ``http.client.*`` metrics."""
+        attributes: dict[str, Any] = {
+            "http.request.method": method,
+            **telemetry.server_attributes(url),
+            "http.route": self.route_name(),
+        }
+        started = time.monotonic()
+        with telemetry.span(f"{method} {self.route_name()}", {**attributes, "url.full": _loggable(url)}) as span:
+            try:
+                upstream = self.call_upstream(request, method, url, result, length, chunk_size)
+            except BFFError as e:
+                span.error(e.default_code)
+                telemetry.observe(
+                    "http.client.request.duration", span.elapsed, {**attributes, "error.type": e.default_code}
+                )
+                raise
+            attributes["http.response.status_code"] = upstream.status
+            span.set("http.response.status_code", upstream.status)
+            if upstream.status >= 500:
+                span.error(str(upstream.status))
+        telemetry.observe("http.client.request.duration", time.monotonic() - started, attributes)
+        telemetry.observe("http.client.request.body.size", length, attributes)
+        self._log(request, method, url, upstream.status, started)
+        return self.make_response(request, upstream, chunk_size, attributes)
 
     def send(
         self,
@@ -733,6 +800,7 @@ class RemoteAPIView(View):
         nonce: str | None = None,
     ) -> urllib3.HTTPResponse:
         headers = _upstream_headers(request, _token_headers(result, method, url, nonce), self.forward_headers)
+        telemetry.inject(headers)  # the upstream span's W3C traceparent, when there is one
         body = _Body(request, length, chunk_size) if length else None
         if body is not None:
             headers["Content-Length"] = str(length)  # sent as is, never chunked
@@ -772,12 +840,18 @@ class RemoteAPIView(View):
             raise UpstreamInvalidResponse(f"the remote API answered {problem}")
         return response
 
-    def make_response(self, request: HttpRequest, upstream: urllib3.HTTPResponse, chunk_size: int) -> HttpResponseBase:
+    def make_response(
+        self,
+        request: HttpRequest,
+        upstream: urllib3.HTTPResponse,
+        chunk_size: int,
+        metric_attributes: dict[str, Any] | None = None,
+    ) -> HttpResponseBase:
         content: Any
         if isinstance(request, ASGIRequest):
-            content = _AsyncUpstreamBody(upstream, chunk_size)
+            content = _AsyncUpstreamBody(upstream, chunk_size, metric_attributes)
         else:
-            content = _UpstreamBody(upstream, chunk_size)
+            content = _UpstreamBody(upstream, chunk_size, metric_attributes)
         response = StreamingHttpResponse(content, status=upstream.status)
         upstream_headers = upstream.headers
         dropped = _DROPPED_RESPONSE_HEADERS
@@ -886,6 +960,7 @@ def remote_api(
         raise BFFImproperlyConfigured(f"remote_api prefix {prefix!r} must be a relative path like 'api/orders/'")
     if prefix and not prefix.endswith("/"):
         prefix += "/"
+    options.setdefault("route", prefix)
     view = RemoteAPIView.as_view(
         upstream=target, token_type=token_type, optional=optional, retriever_class=retriever, **options
     )

@@ -51,7 +51,7 @@ from django.contrib.auth import alogout, logout
 from django.core.cache import caches
 from django.http import HttpRequest
 
-from django_bff import crypto, oauth
+from django_bff import crypto, oauth, telemetry
 from django_bff.clients import get_client
 from django_bff.clock import clock
 from django_bff.conf import bff_settings
@@ -283,27 +283,47 @@ def _user_token_flow(request: HttpRequest, parameters: UserTokenRequestParameter
 _TIMED_OUT: Any = object()
 
 
-def _take_lock(lock: CacheLock, reread: Callable[[], _Flow]) -> _Flow:
+def _take_lock(lock: CacheLock, reread: Callable[[], _Flow], kind: str) -> _Flow:
     """Single flight: wait (bounded by ``REFRESH_LOCK_WAIT``) until ``lock`` is ours.
 
     Returns None once the lock is held; while waiting, ``reread`` looks for the
     result another worker produced and, when it yields one, that is returned
     instead (the lock is then not ours); ``_TIMED_OUT`` after the wait.
+    ``kind`` (``user``, ``client``) labels the wait in the metrics.
     """
-    deadline = time.monotonic() + float(bff_settings.REFRESH_LOCK_WAIT)
+    started = time.monotonic()
+    deadline = started + float(bff_settings.REFRESH_LOCK_WAIT)
     delay = 0.01
     while True:
         acquired = yield _call(lock.acquire, lock.aacquire)
         if acquired:
+            _waited(kind, "acquired", started)
             return None
         if time.monotonic() >= deadline:
             logger.warning("gave up waiting for another worker's token request")
+            _waited(kind, "timeout", started)
+            telemetry.record("bff.refresh_lock.timeouts", {"bff.token.kind": kind})
             return _TIMED_OUT
         yield _Sleep(delay)
         delay = min(delay * 2, 0.2)
         outcome = yield from reread()
         if outcome is not None:
+            _waited(kind, "joined", started)
             return outcome
+
+
+def _waited(kind: str, outcome: str, started: float) -> None:
+    attributes = {"bff.token.kind": kind, "bff.outcome": outcome}
+    telemetry.observe("bff.refresh_lock.wait.duration", time.monotonic() - started, attributes)
+
+
+def _joined(kind: str) -> None:
+    """A call served by another worker's token request (single flight at work)."""
+    telemetry.record("bff.single_flight.joins", {"bff.token.kind": kind})
+
+
+def _refreshed(outcome: str) -> None:
+    telemetry.record("bff.token.refreshes", {"bff.outcome": outcome})
 
 
 def _fresh_enough(candidate: UserToken | ClientToken | None, seen: UserToken | ClientToken | None) -> bool:
@@ -363,6 +383,7 @@ def _refresh_flow(
             current = yield _call(store.get_token, store.aget_token, request, parameters)
         if _fresh_enough(current, token):
             logger.debug("another worker refreshed the token; using it")
+            _joined("user")
             return TokenResult(token=current)
         outcome = yield from in_doubt(current_grant)
         return outcome
@@ -373,7 +394,7 @@ def _refresh_flow(
 
     for _attempt in range(5):
         lock = CacheLock(caches[bff_settings.CACHE], _lock_key(grant), float(bff_settings.REFRESH_LOCK_TIMEOUT))
-        outcome = yield from _take_lock(lock, reread)
+        outcome = yield from _take_lock(lock, reread, "user")
         if outcome is _TIMED_OUT:
             result = yield from _failed(request, TokenError.REFRESH_LOCK_TIMEOUT, int(bff_settings.RETRY_AFTER))
             return result
@@ -409,14 +430,17 @@ def _refresh_flow(
             )
         except TokenRequestRejected as e:
             if e.error == "invalid_grant":
+                _refreshed("invalid_grant")
                 logger.info("refresh token rejected (invalid_grant); ending the session")
                 yield _call(store.clear_token, store.aclear_token, request, parameters)
                 yield _call(_end_session, _aend_session, request)
                 result = yield from _failed(request, TokenError.SESSION_EXPIRED)
                 return result
+            _refreshed("error")
             result = yield from _failed(request, TokenError.TOKEN_SERVICE_ERROR)
             return result
         except TokenServiceUnavailable as e:
+            _refreshed("transient")
             retry_after = e.retry_after or int(bff_settings.RETRY_AFTER)
             if e.in_doubt:
                 # The provider may still act on it: keep the lock until it expires, and say so.
@@ -428,8 +452,10 @@ def _refresh_flow(
             result = yield from _failed(request, TokenError.TOKEN_SERVICE_UNAVAILABLE, retry_after)
             return result
         except TokenServiceError:
+            _refreshed("error")
             result = yield from _failed(request, TokenError.TOKEN_SERVICE_ERROR)
             return result
+        _refreshed("ok")
 
         rotated = response.get("refresh_token")
         if specific:
@@ -565,17 +591,20 @@ def _client_token_flow(name: str, scope: str | None, resource: str | None, force
     before = bff_settings.refresh_before_expiration
     seen = _decode_client_token((yield _call(cache.get, cache.aget, key)))
     if seen is not None and not force_renewal and not _needs_refresh(seen, before):
+        telemetry.record("bff.client_token.cache", {"bff.cache.result": "hit"})
         return TokenResult(token=seen)
+    telemetry.record("bff.client_token.cache", {"bff.cache.result": "miss"})
 
     def reread() -> _Flow:
         current = _decode_client_token((yield _call(cache.get, cache.aget, key)))
         if current is not None and _fresh_enough(current, seen if force_renewal else None):
             if not current.needs_refresh(before):
+                _joined("client")
                 return TokenResult(token=current)
         return None
 
     lock = CacheLock(cache, key + ":lock", float(bff_settings.REFRESH_LOCK_TIMEOUT))
-    outcome = yield from _take_lock(lock, reread)
+    outcome = yield from _take_lock(lock, reread, "client")
     if outcome is _TIMED_OUT:
         return TokenResult(error=TokenError.REFRESH_LOCK_TIMEOUT, retry_after=int(bff_settings.RETRY_AFTER))
     if outcome is not None:

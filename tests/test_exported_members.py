@@ -48,6 +48,7 @@ PUBLIC = {
     "django_bff.logfilters": {"QueryStringFilter", "install"},
     "django_bff.views": {"LoginView", "LogoutView", "UserView", "BackchannelLogoutView", "OIDCCallbackView"},
     "django_bff.clock": {"clock"},
+    "django_bff.telemetry": {"configure", "record", "observe", "span"},
     "django_bff.faults": {"is_storage_error", "strict_session_store"},
     "django_bff.sessions": {
         "SessionInfo",
