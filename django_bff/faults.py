@@ -83,6 +83,11 @@ def storage_unavailable(error: BaseException, what: str) -> StorageUnavailable:
     return StorageUnavailable(f"{what}: storage unavailable", retry_after=int(bff_settings.RETRY_AFTER))
 
 
+def _outage(error: Exception) -> Exception:
+    """What a session read that failed raises: :class:`StorageUnavailable` for an outage, else the error."""
+    return storage_unavailable(error, "session read") if is_storage_error(error) else error
+
+
 def _is_cache_engine(engine: type[SessionBase]) -> bool:
     from django.contrib.sessions.backends.cache import SessionStore as CacheStore
 
@@ -123,24 +128,20 @@ def strict_session_store(engine: type[SessionBase]) -> type[SessionBase]:
                 try:
                     data = self._cache.get(self.cache_key)
                 except Exception as e:
-                    if is_storage_error(e):
-                        raise storage_unavailable(e, "session read") from None
-                    raise
-                if data is not None:
-                    return data  # type: ignore[no-any-return]
-                self._session_key = None
-                return {}
+                    raise _outage(e) from None
+                return self._loaded(data)
 
             async def aload(self) -> dict[str, Any]:
                 try:
                     data = await self._cache.aget(await self.acache_key())
                 except Exception as e:
-                    if is_storage_error(e):
-                        raise storage_unavailable(e, "session read") from None
-                    raise
+                    raise _outage(e) from None
+                return self._loaded(data)
+
+            def _loaded(self, data: Any) -> dict[str, Any]:
                 if data is not None:
                     return data  # type: ignore[no-any-return]
-                self._session_key = None
+                self._session_key = None  # as Django's engine: an unknown key gets a new one
                 return {}
 
         _same_names(StrictCacheSessionStore, engine)

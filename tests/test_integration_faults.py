@@ -14,12 +14,12 @@ import requests
 from django.conf import settings as django_settings
 from django.contrib.sessions.models import Session
 
-from django_bff.stores import get_token_store
 from django_bff.token_manager import _in_doubt_key
 from tests.conftest import browser_login
 from tests.support.redis_server import RedisServer
 from tests.support.served_settings import served_with
 from tests.support.servers import serve
+from tests.support.sessions import expire
 from tests.support.upstream import Upstream
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -68,28 +68,6 @@ def bff_server(
 
 def cookies(client: Any) -> dict[str, str]:
     return {django_settings.SESSION_COOKIE_NAME: client.cookies[django_settings.SESSION_COOKIE_NAME].value}
-
-
-def session_request(client: Any) -> Any:
-    from django.contrib.auth import get_user_model
-
-    from django_bff.testing import UserTokenStoreContract
-
-    user = get_user_model().objects.get(pk=client.session["_auth_user_id"])
-    return UserTokenStoreContract().new_request(client.cookies[django_settings.SESSION_COOKIE_NAME].value, user)
-
-
-def expire(client: Any) -> Any:
-    """Make the stored access token look expired (the refresh token stays real)."""
-    import dataclasses
-    from datetime import datetime, timedelta, timezone
-
-    request = session_request(client)
-    store = get_token_store()
-    token = store.get_token(request)
-    store.store_token(request, dataclasses.replace(token, expires_at=datetime.now(timezone.utc) - timedelta(minutes=5)))
-    request.session.save()
-    return token
 
 
 API = {"X-CSRF": "1"}

@@ -15,8 +15,7 @@ from asgiref.sync import async_to_sync
 from django.core.cache import caches
 
 from django_bff.clock import clock
-from django_bff.stores import get_token_store
-from django_bff.testing import UserTokenStoreContract, sample_token
+from django_bff.testing import sample_token
 from django_bff.token_manager import (
     _in_doubt_key,
     _lock_key,
@@ -26,26 +25,9 @@ from django_bff.token_manager import (
 )
 from django_bff.tokens import TokenError
 from tests.support.misbehaving import misbehaving
+from tests.support.sessions import LoggedIn
 
 TOKEN_URL = "http://127.0.0.1:9/token"
-
-
-class Browser:
-    """A logged-in session; each ``request()`` is a new request in it."""
-
-    def __init__(self, user: Any, token: Any) -> None:
-        self.contract = UserTokenStoreContract()
-        self.user = user
-        first = self.contract.new_request(user=user)
-        get_token_store().store_token(first, token)
-        self.key = self.contract.finish_request(first)
-        self.token = token
-
-    def request(self) -> Any:
-        return self.contract.new_request(self.key, self.user)
-
-    def stored(self) -> Any:
-        return get_token_store().get_token(self.request())
 
 
 @pytest.fixture(autouse=True)
@@ -56,11 +38,11 @@ def _clock() -> Iterator[None]:
 
 
 @pytest.fixture
-def expired(user: Any, leak_guard: Any) -> Browser:
+def expired(user: Any, leak_guard: Any) -> LoggedIn:
     now = clock.now()
     token = sample_token(1, expires_at=now - timedelta(seconds=10), issued_at=now - timedelta(seconds=310))
     leak_guard.add_token(token)
-    return Browser(user, token)
+    return LoggedIn(user, token)
 
 
 def answer(n: int, expires_in: int = 300) -> dict[str, Any]:
@@ -71,7 +53,7 @@ def answer(n: int, expires_in: int = 300) -> dict[str, Any]:
 
 
 @responses.activate
-def test_a_refresh_that_timed_out_leaves_its_refresh_token_in_doubt(expired: Browser) -> None:
+def test_a_refresh_that_timed_out_leaves_its_refresh_token_in_doubt(expired: LoggedIn) -> None:
     """No second refresh with the same token before the first could have finished at the provider."""
     responses.post(TOKEN_URL, body=requests.ReadTimeout("no answer"))
     first = get_user_access_token(expired.request())
@@ -96,7 +78,7 @@ def test_a_refresh_that_timed_out_leaves_its_refresh_token_in_doubt(expired: Bro
 
 
 @responses.activate
-def test_in_doubt_under_the_async_driver(expired: Browser) -> None:
+def test_in_doubt_under_the_async_driver(expired: LoggedIn) -> None:
     responses.post(TOKEN_URL, body=requests.ReadTimeout("no answer"))
     first = async_to_sync(aget_user_access_token)(expired.request())
     second = async_to_sync(aget_user_access_token)(expired.request())
@@ -105,7 +87,7 @@ def test_in_doubt_under_the_async_driver(expired: Browser) -> None:
 
 
 @responses.activate
-def test_a_refused_connection_is_not_in_doubt(expired: Browser) -> None:
+def test_a_refused_connection_is_not_in_doubt(expired: LoggedIn) -> None:
     from urllib3.exceptions import MaxRetryError, NewConnectionError
 
     refused = requests.ConnectionError(MaxRetryError(None, TOKEN_URL, NewConnectionError(None, "refused")))  # type: ignore[arg-type]
@@ -120,7 +102,7 @@ def test_a_refused_connection_is_not_in_doubt(expired: Browser) -> None:
 
 
 @pytest.mark.parametrize("mode", ["trickle-body", "trickle-head"])
-def test_a_trickling_answer_cannot_outlive_the_deadline(expired: Browser, settings: Any, mode: str) -> None:
+def test_a_trickling_answer_cannot_outlive_the_deadline(expired: LoggedIn, settings: Any, mode: str) -> None:
     """requests' read timeout is per read: a byte every 0.3 s never trips a 1 s timeout."""
     with misbehaving(mode, interval=0.3) as server:
         settings.OIDC_OP_TOKEN_ENDPOINT = server.url
@@ -138,7 +120,7 @@ def test_a_trickling_answer_cannot_outlive_the_deadline(expired: Browser, settin
 
 
 @pytest.mark.parametrize("mode", ["huge-declared", "huge-chunked"])
-def test_a_huge_answer_is_refused_without_being_read(expired: Browser, settings: Any, mode: str, caplog: Any) -> None:
+def test_a_huge_answer_is_refused_without_being_read(expired: LoggedIn, settings: Any, mode: str, caplog: Any) -> None:
     with misbehaving(mode, size=300 * 1024 * 1024) as server:
         settings.OIDC_OP_TOKEN_ENDPOINT = server.url
         result = get_user_access_token(expired.request())
@@ -151,7 +133,7 @@ def test_a_huge_answer_is_refused_without_being_read(expired: Browser, settings:
 
 @pytest.mark.parametrize("name", ["access_token", "refresh_token", "id_token"])
 @responses.activate
-def test_a_token_over_the_size_limit_is_refused(expired: Browser, settings: Any, name: str, caplog: Any) -> None:
+def test_a_token_over_the_size_limit_is_refused(expired: LoggedIn, settings: Any, name: str, caplog: Any) -> None:
     settings.BFF = {**settings.BFF, "MAX_TOKEN_SIZE": 1024}
     body = {**answer(2), name: "t" * 1025}
     responses.post(TOKEN_URL, json=body)
@@ -185,7 +167,7 @@ def dead_redis(settings: Any) -> str:
 
 
 @responses.activate
-def test_a_refresh_with_the_cache_down_is_storage_unavailable(expired: Browser, dead_redis: str) -> None:
+def test_a_refresh_with_the_cache_down_is_storage_unavailable(expired: LoggedIn, dead_redis: str) -> None:
     responses.post(TOKEN_URL, json=answer(2))
     for get in (get_user_access_token, async_to_sync(aget_user_access_token)):
         result = get(expired.request())
@@ -197,7 +179,7 @@ def test_a_refresh_with_the_cache_down_is_storage_unavailable(expired: Browser, 
 @responses.activate
 def test_a_fresh_token_needs_no_cache(user: Any, settings: Any, request: Any) -> None:
     token = sample_token(1)
-    browser = Browser(user, token)
+    browser = LoggedIn(user, token)
     request.getfixturevalue("dead_redis")
     assert get_user_access_token(browser.request()).token == token
 
@@ -214,7 +196,7 @@ def test_client_tokens_with_the_cache_down_are_storage_unavailable(dead_redis: s
 
 
 @responses.activate
-def test_expiry_counts_from_when_the_request_was_sent(expired: Browser) -> None:
+def test_expiry_counts_from_when_the_request_was_sent(expired: LoggedIn) -> None:
     def slow_provider(request: Any) -> tuple[int, dict[str, str], str]:
         clock.advance(7)  # the provider took 7 s; its expires_in counts from when it got the request
         import json
@@ -239,7 +221,7 @@ def test_short_lived_tokens_refresh_at_half_their_lifetime(user: Any, leak_guard
     token_manager._window_clamp_logged = False
     now = clock.now()
     login = sample_token(1, issued_at=now, expires_at=now + timedelta(seconds=30))
-    browser = Browser(user, login)
+    browser = LoggedIn(user, login)
     counter = iter(range(2, 100))
     responses.add_callback(
         responses.POST,

@@ -1,0 +1,49 @@
+"""Logged-in sessions for tests: one made in the store directly, or the one a test client holds."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest
+
+from django_bff.stores import get_token_store
+from django_bff.testing import UserTokenStoreContract
+
+
+class LoggedIn:
+    """A session holding ``token`` for ``user``; each :meth:`request` is a new request in it."""
+
+    def __init__(self, user: Any, token: Any) -> None:
+        self.contract = UserTokenStoreContract()
+        self.user = user
+        self.token = token
+        first = self.contract.new_request(user=user)
+        get_token_store().store_token(first, token)
+        self.key = self.contract.finish_request(first)
+
+    def request(self) -> HttpRequest:
+        return self.contract.new_request(self.key, self.user)
+
+    def stored(self) -> Any:
+        return get_token_store().get_token(self.request())
+
+
+def session_request(client: Any) -> HttpRequest:
+    """A request in the session a test client holds (after a real login)."""
+    user = get_user_model().objects.get(pk=client.session["_auth_user_id"])
+    return UserTokenStoreContract().new_request(client.cookies[settings.SESSION_COOKIE_NAME].value, user)
+
+
+def expire(client: Any) -> Any:
+    """Make the client's stored access token look expired (the refresh token stays real); returns it."""
+    request = session_request(client)
+    store = get_token_store()
+    token = store.get_token(request)
+    past = datetime.now(timezone.utc) - timedelta(minutes=5)
+    store.store_token(request, dataclasses.replace(token, expires_at=past))
+    request.session.save()
+    return token
