@@ -17,6 +17,9 @@ class UserSession(models.Model):
 
     sub = models.CharField(max_length=255, db_index=True)
     sid = models.CharField(max_length=255, db_index=True)
+    #: The Django user's primary key (as text): the user's sessions end when it is deactivated,
+    #: deleted or changes password.
+    user = models.CharField(max_length=255, db_index=True, default="", blank=True)
     key_digest = models.CharField(max_length=64, unique=True)
     session_key = models.TextField()
     created = models.DateTimeField()

@@ -29,6 +29,12 @@ A call goes through these steps, in order, and stops at the first that fails:
    the API gives no Content-Type) and body come back as they are, 401 and 403
    included. Redirects are not followed.
 
+The hot path, a call whose token needs no refresh, has this I/O budget (pinned
+by ``tests/test_proxy_budget.py``): the session (one cache round trip, or one
+SQL query with database sessions), the token record (one more), the upstream
+call; no user row (the session proves the login:
+:func:`django_bff.sessions.session_login`), no write, no lock, no token request.
+
 Header sets are computed once (module constants; the one holding the
 anti-forgery header once per settings reload), not per call.
 
@@ -716,7 +722,7 @@ class RemoteAPIView(View):
             check_antiforgery(request)
         else:
             check_csrf_header(request)
-        if self.require_authentication and not request.user.is_authenticated:
+        if self.require_authentication and not _logged_in(request):
             return error_response(401, "not_authenticated")
         url = build_upstream_url(self.upstream, path, request.META.get("QUERY_STRING", ""), _raw_path(request))
         length = _body_length(request)
@@ -910,6 +916,14 @@ def _unreadable(upstream: urllib3.HTTPResponse) -> str | None:
         if len(values) != 1 or not values.pop().isdigit():
             return "an invalid Content-Length"
     return None
+
+
+def _logged_in(request: HttpRequest) -> bool:
+    """Whether someone is logged in: from the session alone when it can tell (no user row), else request.user."""
+    from django_bff.sessions import session_login
+
+    decided = session_login(request)
+    return decided if decided is not None else bool(request.user.is_authenticated)
 
 
 def _loggable(url: str) -> str:

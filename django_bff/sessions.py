@@ -38,6 +38,7 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import BaseCache, caches
@@ -66,6 +67,10 @@ __all__ = [
     "SESSION_SUB_KEY",
     "SESSION_EXPIRES_KEY",
     "SESSION_INDEXED_KEY",
+    "SESSION_USER_INDEXED_KEY",
+    "session_login",
+    "asession_login",
+    "end_user_sessions",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,6 +84,8 @@ SESSION_SUB_KEY = "_bff_sub"
 SESSION_EXPIRES_KEY = "_bff_expires_at"
 #: The ``expires`` last written to the index for this session (epoch seconds).
 SESSION_INDEXED_KEY = "_bff_indexed_until"
+#: The Django user the index knows this session by (written at login): see :func:`session_login`.
+SESSION_USER_INDEXED_KEY = "_bff_indexed_user"
 #: Seconds an index entry outlives its ``expires`` (clock steps, a session that slid a moment ago).
 GRACE = 60
 
@@ -100,6 +107,8 @@ class SessionInfo:
     session_key: str = field(repr=False)
     created: datetime
     expires: datetime
+    #: The Django user's primary key, as a string ("" when unknown: an entry written before it was kept).
+    user: str = ""
 
     @property
     def key_digest(self) -> str:
@@ -111,6 +120,7 @@ class SessionInfo:
         return {
             "sub": self.sub,
             "sid": self.sid,
+            "user": self.user,
             "session": self.key_digest[:16],
             "created": self.created.isoformat(),
             "expires": self.expires.isoformat(),
@@ -125,7 +135,15 @@ class SessionIndex:
     raise ``NotImplementedError`` where the storage cannot enumerate;
     :meth:`expired` may return an empty list when the storage expires entries
     by itself.
+
+    An index that finds sessions by Django user (``find(user=...)``) sets
+    :attr:`finds_users`: the user's sessions then end when the user is
+    deactivated, deleted or changes password, and the proxy need not load the
+    user on every call (see :func:`session_login`).
     """
+
+    #: Whether :meth:`find` takes ``user`` (the Django user's primary key as a string).
+    finds_users = False
 
     def __init__(self, **options: Any) -> None:
         if options:
@@ -139,8 +157,8 @@ class SessionIndex:
         """Forget the entry of ``session_key`` (no error when there is none)."""
         raise NotImplementedError("subclasses of SessionIndex must provide a remove() method")
 
-    def find(self, *, sub: str | None = None, sid: str | None = None) -> list[SessionInfo]:
-        """The entries matching ``sub`` and/or ``sid``; every entry when both are None."""
+    def find(self, *, sub: str | None = None, sid: str | None = None, user: str | None = None) -> list[SessionInfo]:
+        """The entries matching ``sub``, ``sid`` and ``user`` (those given); every entry when none is."""
         raise NotImplementedError("subclasses of SessionIndex must provide a find() method")
 
     def expired(self, now: datetime) -> list[SessionInfo]:
@@ -173,6 +191,8 @@ class DatabaseSessionIndex(SessionIndex):
     ``sha256:`` and its digest.
     """
 
+    finds_users = True
+
     def _model(self) -> Any:
         from django_bff.models import UserSession
 
@@ -182,7 +202,9 @@ class DatabaseSessionIndex(SessionIndex):
         key = _decrypt_key(row.session_key)
         if key is None:
             return None
-        return SessionInfo(sub=row.sub, sid=row.sid, session_key=key, created=row.created, expires=row.expires)
+        return SessionInfo(
+            sub=row.sub, sid=row.sid, session_key=key, created=row.created, expires=row.expires, user=row.user
+        )
 
     def save(self, info: SessionInfo) -> None:
         self._model().objects.update_or_create(
@@ -190,12 +212,14 @@ class DatabaseSessionIndex(SessionIndex):
             defaults={
                 "sub": _column(info.sub),
                 "sid": _column(info.sid),
+                "user": _column(info.user),
                 "session_key": crypto.encrypt(info.session_key.encode()),
                 "expires": info.expires,
             },
             create_defaults={
                 "sub": _column(info.sub),
                 "sid": _column(info.sid),
+                "user": _column(info.user),
                 "session_key": crypto.encrypt(info.session_key.encode()),
                 "created": info.created,
                 "expires": info.expires,
@@ -205,12 +229,14 @@ class DatabaseSessionIndex(SessionIndex):
     def remove(self, session_key: str) -> None:
         self._model().objects.filter(key_digest=_digest(session_key)).delete()
 
-    def find(self, *, sub: str | None = None, sid: str | None = None) -> list[SessionInfo]:
+    def find(self, *, sub: str | None = None, sid: str | None = None, user: str | None = None) -> list[SessionInfo]:
         rows = self._model().objects.all()
         if sub is not None:
             rows = rows.filter(sub=_column(sub))
         if sid is not None:
             rows = rows.filter(sid=_column(sid))
+        if user is not None:
+            rows = rows.filter(user=_column(user))
         return [info for info in map(self._info, rows) if info is not None]
 
     def expired(self, now: datetime) -> list[SessionInfo]:
@@ -228,12 +254,14 @@ class DatabaseSessionIndex(SessionIndex):
 class CacheSessionIndex(SessionIndex):
     """The index in a Django cache: one entry per ``sub`` holding that user's sessions.
 
-    Finds by ``sub`` or ``sid``, not every session. Entries expire with the
+    Finds by ``sub``, ``sid`` or Django user, not every session. Entries expire with the
     cache (their timeout is the latest ``expires`` plus a minute's grace). The cache must be shared by
     every server and must not evict keys early (Redis: ``maxmemory-policy
     noeviction`` or a ``volatile-*`` policy with enough memory).
     ``OPTIONS``: ``CACHE`` (default ``BFF["CACHE"]``), ``KEY_PREFIX``.
     """
+
+    finds_users = True
 
     def __init__(self, *, CACHE: str | None = None, KEY_PREFIX: str = "bff:sessions:", **options: Any) -> None:  # noqa: N803
         super().__init__(**options)
@@ -254,14 +282,18 @@ class CacheSessionIndex(SessionIndex):
         value = self.cache.get(self._sub_key(sub))
         return value if isinstance(value, dict) else {}
 
-    def _update(self, sub: str, change: Any) -> None:
-        """Apply ``change(entries)`` to ``sub``'s entries under a lock, dropping expired ones."""
-        lock = CacheLock(self.cache, self._pointer_key("lock", sub), timeout=10)
+    def _locked(self, name: str) -> CacheLock:
+        lock = CacheLock(self.cache, self._pointer_key("lock", name), timeout=10)
         deadline = time.monotonic() + 10
         while not lock.acquire():
             if time.monotonic() > deadline:
                 raise TimeoutError("the session index entry stayed locked")
             time.sleep(0.02)
+        return lock
+
+    def _update(self, sub: str, change: Any) -> None:
+        """Apply ``change(entries)`` to ``sub``'s entries under a lock, dropping expired ones."""
+        lock = self._locked(sub)
         try:
             now = time.time()
             entries = {d: e for d, e in self._entries(sub).items() if e["expires"] + GRACE > now}
@@ -285,12 +317,27 @@ class CacheSessionIndex(SessionIndex):
                 "key": crypto.encrypt(info.session_key.encode()),
                 "created": created,
                 "expires": expires,
+                "user": info.user,
             }
 
         self._update(info.sub, change)
         timeout = max(1, int(expires - time.time()) + GRACE)
         self.cache.set(self._pointer_key("sid", info.sid), info.sub, timeout)
         self.cache.set(self._pointer_key("key", digest), info.sub, timeout)
+        if info.user:
+            # The subs a Django user logged in as (one, nearly always), for find(user=...).
+            key = self._pointer_key("user", info.user)
+            lock = self._locked("user:" + info.user)
+            try:
+                subs = self.cache.get(key)
+                subs = [s for s in subs if isinstance(s, str)] if isinstance(subs, list) else []
+                if info.sub not in subs:
+                    subs.append(info.sub)
+                # As long as the latest-expiring session of any of them.
+                horizon = max([expires] + [e["expires"] for s in subs for e in self._entries(s).values()])
+                self.cache.set(key, subs, max(1, int(horizon - time.time()) + GRACE))
+            finally:
+                lock.release()
 
     def remove(self, session_key: str) -> None:
         digest = _digest(session_key)
@@ -299,30 +346,37 @@ class CacheSessionIndex(SessionIndex):
             self._update(sub, lambda entries: entries.pop(digest, None))
         self.cache.delete(self._pointer_key("key", digest))
 
-    def find(self, *, sub: str | None = None, sid: str | None = None) -> list[SessionInfo]:
-        if sub is None and sid is None:
-            raise NotImplementedError("CacheSessionIndex finds sessions by sub or sid only")
-        if sub is None:
-            pointed = self.cache.get(self._pointer_key("sid", str(sid)))
-            if not isinstance(pointed, str):
-                return []
-            sub = pointed
+    def find(self, *, sub: str | None = None, sid: str | None = None, user: str | None = None) -> list[SessionInfo]:
+        if sub is None and sid is None and user is None:
+            raise NotImplementedError("CacheSessionIndex finds sessions by sub, sid or user only")
+        if sub is not None:
+            subs = [sub]
+        elif sid is not None:
+            pointed = self.cache.get(self._pointer_key("sid", sid))
+            subs = [pointed] if isinstance(pointed, str) else []
+        else:
+            pointed = self.cache.get(self._pointer_key("user", str(user)))
+            subs = [s for s in pointed if isinstance(s, str)] if isinstance(pointed, list) else []
         now = time.time()
         found = []
-        for entry in self._entries(sub).values():
-            if entry["expires"] + GRACE <= now or (sid is not None and entry["sid"] != sid):
-                continue
-            key = _decrypt_key(entry["key"])
-            if key is not None:
-                found.append(
-                    SessionInfo(
-                        sub=sub,
-                        sid=entry["sid"],
-                        session_key=key,
-                        created=_aware(entry["created"]),
-                        expires=_aware(entry["expires"]),
+        for one in subs:
+            for entry in self._entries(one).values():
+                if entry["expires"] + GRACE <= now:
+                    continue
+                if (sid is not None and entry["sid"] != sid) or (user is not None and entry.get("user") != user):
+                    continue
+                key = _decrypt_key(entry["key"])
+                if key is not None:
+                    found.append(
+                        SessionInfo(
+                            sub=one,
+                            sid=entry["sid"],
+                            session_key=key,
+                            created=_aware(entry["created"]),
+                            expires=_aware(entry["expires"]),
+                            user=str(entry.get("user", "")),
+                        )
                     )
-                )
         return sorted(found, key=lambda info: info.created)
 
 
@@ -354,8 +408,8 @@ def session_expires_at(session: SessionBase) -> float:
     return time.time() + session.get_expiry_age()
 
 
-def record_session(request: HttpRequest, sub: str, sid: str) -> None:
-    """At login: remember ``sub`` and ``sid`` in the session and add it to the index."""
+def record_session(request: HttpRequest, sub: str, sid: str, user: str = "") -> None:
+    """At login: remember ``sub`` and ``sid`` in the session and add it to the index (with the Django ``user``)."""
     session = request.session
     now = time.time()
     expires = now + session.get_expiry_age()
@@ -368,9 +422,11 @@ def record_session(request: HttpRequest, sub: str, sid: str) -> None:
         logger.debug("session has no server-side key; not indexed")
         return
     get_session_index().save(
-        SessionInfo(sub=sub, sid=sid, session_key=key, created=_aware(now), expires=_aware(expires))
+        SessionInfo(sub=sub, sid=sid, session_key=key, created=_aware(now), expires=_aware(expires), user=user)
     )
     session[SESSION_INDEXED_KEY] = int(expires)
+    if user and get_session_index().finds_users:
+        session[SESSION_USER_INDEXED_KEY] = user
 
 
 def forget_session(request: HttpRequest) -> None:
@@ -378,6 +434,86 @@ def forget_session(request: HttpRequest) -> None:
     key = request.session.session_key
     if key and SESSION_SID_KEY in request.session:
         get_session_index().remove(key)
+
+
+def _login_from_session(values: dict[str, Any]) -> bool | None:
+    if values[SESSION_KEY] is None:
+        return False
+    indexed = values[SESSION_USER_INDEXED_KEY]
+    if (
+        values[SESSION_SID_KEY] is None
+        or values[HASH_SESSION_KEY] is None
+        or indexed is None
+        or str(indexed) != str(values[SESSION_KEY])
+        or values[BACKEND_SESSION_KEY] not in settings.AUTHENTICATION_BACKENDS
+        or not get_session_index().finds_users
+    ):
+        return None
+    return True
+
+
+_LOGIN_KEYS = (SESSION_KEY, SESSION_SID_KEY, HASH_SESSION_KEY, SESSION_USER_INDEXED_KEY, BACKEND_SESSION_KEY)
+
+
+def session_login(request: HttpRequest) -> bool | None:
+    """Whether the request's session holds a login, decided without loading the user; None: load it.
+
+    ``True`` when the session holds a complete Django login (the user's id, a
+    configured backend, the session auth hash) that the BFF made (its ``sid``)
+    and that the session index knows by user: the user's deactivation,
+    deletion or password change then ends the session through the index
+    (:func:`end_user_sessions`), which is what replaces loading the user row and
+    checking its auth hash on every proxied call (``docs/security.rst``).
+    ``False`` when the session holds no login at all. ``None`` otherwise (a
+    login of another kind, an index that cannot find by user, a session from
+    before the index knew users): the caller asks ``request.user``.
+    """
+    known = _known_user(request)
+    if known is not None:
+        return known
+    session = request.session
+    return _login_from_session({key: session.get(key) for key in _LOGIN_KEYS})
+
+
+async def asession_login(request: HttpRequest) -> bool | None:
+    """Async twin of :func:`session_login`."""
+    known = _known_user(request)
+    if known is not None:
+        return known
+    session = request.session
+    return _login_from_session({key: await session.aget(key) for key in _LOGIN_KEYS})
+
+
+def _known_user(request: HttpRequest) -> bool | None:
+    """``request.user.is_authenticated`` when the user is already known (loaded, or set by other code), else None.
+
+    AuthenticationMiddleware's ``request.user`` is a lazy object that loads the
+    user when first used; anything else there (DRF, a test, a middleware of
+    your own) is taken as it is.
+    """
+    from django.utils.functional import SimpleLazyObject, empty
+
+    for attribute in ("_acached_user", "_cached_user", "user"):
+        user = request.__dict__.get(attribute)
+        if user is None:
+            continue
+        if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+            continue
+        return bool(user.is_authenticated)
+    return None
+
+
+def end_user_sessions(user: Any) -> int:
+    """End every BFF session of the Django ``user`` (an instance or its primary key); how many ended.
+
+    Called when a user is deactivated, deleted or changes password (see
+    :mod:`django_bff.receivers`).
+    """
+    key = str(getattr(user, "pk", user))
+    if not get_session_index().finds_users:
+        logger.warning("the session index cannot find sessions by user; each request checks the user instead")
+        return 0
+    return end_sessions(user=key)
 
 
 def cycle_session_key(request: HttpRequest) -> None:
@@ -405,7 +541,14 @@ def note_session_saved(request: HttpRequest) -> None:
     until = int(expires + age / 2)
     try:
         get_session_index().save(
-            SessionInfo(sub=sub, sid=sid, session_key=key, created=_aware(time.time()), expires=_aware(until))
+            SessionInfo(
+                sub=sub,
+                sid=sid,
+                session_key=key,
+                created=_aware(time.time()),
+                expires=_aware(until),
+                user=str(session.get(SESSION_KEY, "")),
+            )
         )
     except Exception:
         # The response is fine and the session is saved; the next save tries again.
@@ -443,18 +586,20 @@ def _end(info: SessionInfo, revoke: bool) -> None:
     get_session_index().remove(info.session_key)
 
 
-def end_sessions(*, sub: str | None = None, sid: str | None = None, revoke: bool | None = None) -> int:
-    """End every session of ``sub``, or the one of ``sid`` (both: sessions matching both).
+def end_sessions(
+    *, sub: str | None = None, sid: str | None = None, user: str | None = None, revoke: bool | None = None
+) -> int:
+    """End every session of ``sub``, or the one of ``sid`` (both: sessions matching both), or of the Django ``user``.
 
     Revokes each session's refresh token (``revoke``, default
     ``BFF["REVOKE_REFRESH_TOKEN_ON_LOGOUT"]``), clears its tokens, deletes it
     from the session storage and from the index. Returns how many were ended.
     """
-    if sub is None and sid is None:
-        raise ValueError("end_sessions() needs a sub or a sid")
+    if sub is None and sid is None and user is None:
+        raise ValueError("end_sessions() needs a sub, a sid or a user")
     if revoke is None:
         revoke = bool(bff_settings.REVOKE_REFRESH_TOKEN_ON_LOGOUT)
-    found = list_sessions(sub=sub, sid=sid)
+    found = list_sessions(sub=sub, sid=sid) if user is None else get_session_index().find(sub=sub, sid=sid, user=user)
     for info in found:
         _end(info, revoke)
         security_logger.info("ended session %s (sid %s)", info.key_digest[:12], info.sid)
@@ -475,6 +620,7 @@ def cleanup_sessions() -> int:
                     session_key=info.session_key,
                     created=info.created,
                     expires=_aware(session_expires_at(store) + store.get_expiry_age() / 2),
+                    user=info.user,
                 )
             )
         else:

@@ -63,6 +63,7 @@ from django_bff.exceptions import (
 )
 from django_bff.faults import is_storage_error, storage_unavailable
 from django_bff.locks import CacheLock
+from django_bff.sessions import asession_login, session_login
 from django_bff.signals import token_refresh_failed, token_refreshed
 from django_bff.stores import UserTokenStore, get_token_store
 from django_bff.tokens import (
@@ -154,11 +155,18 @@ async def _run_async(flow: _Flow) -> Any:
 
 
 def _is_authenticated(request: HttpRequest) -> bool:
+    """From the session alone when it can tell (no user row: see ``session_login``), else ``request.user``."""
+    decided = session_login(request) if hasattr(request, "session") else None
+    if decided is not None:
+        return decided
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_authenticated)
 
 
 async def _ais_authenticated(request: HttpRequest) -> bool:
+    decided = await asession_login(request) if hasattr(request, "session") else None
+    if decided is not None:
+        return decided
     auser = getattr(request, "auser", None)
     if auser is None:
         return await sync_to_async(_is_authenticated)(request)

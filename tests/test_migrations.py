@@ -48,13 +48,28 @@ def test_migrate_from_zero_and_back(transactional_db: Any) -> None:
     assert TABLE in connection.introspection.table_names()
 
     columns, constraints = columns_and_constraints()
-    assert set(columns) == {"id", "sub", "sid", "key_digest", "session_key", "created", "expires"}
+    assert set(columns) == {"id", "sub", "sid", "user", "key_digest", "session_key", "created", "expires"}
     assert not any(columns[name].null_ok for name in columns)
     unique = [c["columns"] for c in constraints.values() if c["unique"] and not c["primary_key"]]
     assert unique == [["key_digest"]]
     indexed = {tuple(c["columns"]) for c in constraints.values() if c["index"] and not c["unique"]}
-    assert {("sub",), ("sid",), ("expires",)} <= indexed
+    assert {("sub",), ("sid",), ("user",), ("expires",)} <= indexed
 
     now = datetime.now(tz=timezone.utc)
     UserSession.objects.create(sub="a", sid="s", key_digest="d" * 64, session_key="k", created=now, expires=now)
     assert UserSession.objects.get(key_digest="d" * 64).created == now
+    assert UserSession.objects.get(key_digest="d" * 64).user == ""  # entries from before 0002 know no user
+
+
+def test_0002_adds_the_user_to_existing_entries(transactional_db: Any) -> None:
+    call_command("migrate", "django_bff", "0001", verbosity=0)
+    assert "user" not in columns_and_constraints()[0]
+    now = datetime.now(tz=timezone.utc)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TABLE} (sub, sid, key_digest, session_key, created, expires)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            ["a", "s", "e" * 64, "k", now, now],
+        )
+    call_command("migrate", "django_bff", verbosity=0)
+    assert UserSession.objects.get(key_digest="e" * 64).user == ""

@@ -46,3 +46,111 @@ def test_logout_survives_a_broken_session_index(user: Any, settings: Any, leak_g
     logout(request)  # the index's Redis is down: logged, not raised
     assert not request.user.is_authenticated
     assert any("session index" in r.getMessage() for r in leak_guard.records if r.levelname == "ERROR")
+
+
+# --- users who can no longer log in: their sessions end (what replaces the per-call user check) ------------
+
+
+@pytest.fixture(params=[pytest.param("database", marks=pytest.mark.database), "cache"])
+def indexed(request: Any, settings: Any) -> str:
+    if request.param == "cache":
+        settings.BFF = {**settings.BFF, "SESSION_INDEX": {"BACKEND": "django_bff.sessions.CacheSessionIndex"}}
+    return str(request.param)
+
+
+def _logged_in(user: Any, upstream: Any, settings: Any) -> Any:
+    from datetime import datetime, timedelta, timezone
+
+    from django.test import Client
+
+    from tests.support.sessions import bff_login
+
+    settings.BFF = {
+        **settings.BFF,
+        "REMOTE_APIS": [{"PREFIX": "api/", "TARGET": upstream.url + "/v1/", "TOKEN_TYPE": "user"}],
+        "ALLOW_INSECURE_UPSTREAMS": True,
+    }
+    now = datetime.now(timezone.utc)
+    client = Client()
+    bff_login(client, user, sample_token(1, issued_at=now, expires_at=now + timedelta(hours=1)))
+    response = client.get("/api/x", HTTP_X_CSRF="1")
+    assert response.status_code == 200
+    b"".join(response.streaming_content)
+    return client
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda user: (setattr(user, "is_active", False), user.save()), id="deactivated"),
+        pytest.param(lambda user: (user.set_password("new-pass-123"), user.save()), id="password"),
+        pytest.param(
+            lambda user: (user.set_password("new-pass-123"), user.save(update_fields=["password"])), id="password-only"
+        ),
+        pytest.param(lambda user: user.delete(), id="deleted"),
+    ],
+)
+def test_a_user_who_can_no_longer_log_in_loses_every_bff_session(
+    user: Any, settings: Any, indexed: str, change: Any
+) -> None:
+    from tests.support.upstream import Upstream
+
+    with Upstream() as upstream:
+        client = _logged_in(user, upstream, settings)
+        change(user)
+        response = client.get("/api/x", HTTP_X_CSRF="1")
+    assert response.status_code == 401 and response.json() == {"error": "not_authenticated"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda user: user.save(update_fields=["last_login"]), id="last-login"),
+        pytest.param(lambda user: (setattr(user, "email", "new@example.test"), user.save()), id="email"),
+        pytest.param(lambda user: (setattr(user, "is_active", True), user.save()), id="still-active"),
+    ],
+)
+def test_other_changes_keep_the_sessions(user: Any, settings: Any, change: Any) -> None:
+    from tests.support.upstream import Upstream
+
+    with Upstream() as upstream:
+        client = _logged_in(user, upstream, settings)
+        change(user)
+        response = client.get("/api/x", HTTP_X_CSRF="1")
+        assert response.status_code == 200
+        b"".join(response.streaming_content)
+
+
+def test_an_index_that_cannot_find_users_says_so(user: Any, settings: Any, caplog: Any) -> None:
+    from django_bff.sessions import end_user_sessions
+
+    settings.BFF = {**settings.BFF, "SESSION_INDEX": {"BACKEND": "tests.support.sessions.IndexWithoutUsers"}}
+    assert end_user_sessions(user) == 0
+    assert any("cannot find sessions by user" in r.getMessage() for r in caplog.records)
+
+
+def test_sessions_from_before_the_index_knew_users_load_the_user(user: Any, settings: Any) -> None:
+    from django_bff.sessions import SESSION_USER_INDEXED_KEY, session_login
+
+    request = UserTokenStoreContract().new_request(user=user)
+    del request.user  # as AuthenticationMiddleware leaves it before first use: unknown
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    request.session.update(
+        {
+            SESSION_KEY: str(user.pk),
+            BACKEND_SESSION_KEY: "django_bff.auth.BFFAuthenticationBackend",
+            HASH_SESSION_KEY: user.get_session_auth_hash(),
+            "_bff_sid": "s",
+        }
+    )
+    assert session_login(request) is None  # no index entry by user: ask request.user
+    request.session[SESSION_USER_INDEXED_KEY] = str(user.pk)
+    assert session_login(request) is True
+    request.session[SESSION_USER_INDEXED_KEY] = "another user"
+    assert session_login(request) is None
+    request.session[SESSION_USER_INDEXED_KEY] = str(user.pk)
+    request.session[BACKEND_SESSION_KEY] = "not.a.configured.Backend"
+    assert session_login(request) is None
+    request.session.pop(SESSION_KEY)
+    assert session_login(request) is False

@@ -107,7 +107,7 @@ def test_end_by_sid_ends_only_that_session(index: SessionIndex) -> None:
 
 
 def test_end_sessions_needs_a_filter(db: Any) -> None:
-    with pytest.raises(ValueError, match="sub or a sid"):
+    with pytest.raises(ValueError, match="a sub, a sid or a user"):
         end_sessions()
 
 
@@ -295,7 +295,7 @@ def test_command_list(db: Any) -> None:
     assert a.session.session_key not in out and b.session.session_key not in out
     out, _ = run("list", "--sub", "bob", "--json")
     [row] = [json.loads(line) for line in out.splitlines()]
-    assert row["sid"] == "s2" and set(row) == {"sub", "sid", "session", "created", "expires"}
+    assert row["sid"] == "s2" and set(row) == {"sub", "sid", "user", "session", "created", "expires"}
 
 
 def test_command_list_needs_a_filter_with_the_cache_index(settings: Any, redis_cache: Any) -> None:

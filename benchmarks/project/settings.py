@@ -54,6 +54,9 @@ CACHES = {
     }
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+if os.environ.get("BENCH_DB_SESSIONS"):
+    # django_bff's defaults: sessions in the database, SessionTokenStore.
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTHENTICATION_BACKENDS = ["django_bff.auth.BFFAuthenticationBackend"]
 
@@ -74,6 +77,8 @@ BFF = {
     "AUTHORITY": _ISSUER,
     "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.CacheTokenStore"},
 }
+if os.environ.get("BENCH_DB_SESSIONS"):
+    BFF.pop("USER_TOKEN_STORE")
 
 LOGGING = {
     "version": 1,

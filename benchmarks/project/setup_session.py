@@ -18,12 +18,8 @@ from datetime import datetime, timedelta, timezone
 from importlib import import_module
 
 
-def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.project.settings")
-    import django
-
-    django.setup()
-
+def make_session() -> tuple[str, str]:
+    """Migrate, log the benchmark user in, store a day-long token; (cookie name, session key)."""
     from django.conf import settings
     from django.contrib.auth import get_user_model, login
     from django.contrib.auth.models import AnonymousUser
@@ -45,10 +41,25 @@ def main() -> None:
         refresh_token="r",
         expires_at=datetime.now(timezone.utc) + timedelta(days=1),
     )
+    # What the BFF's login does besides: the session index entry (by sub, sid and user).
+    from django_bff.sessions import record_session
+
+    record_session(request, "bench-sub", "bench-sid", user=str(user.pk))
     get_token_store().store_token(request, token)
+    # What mozilla-django-oidc keeps with OIDC_STORE_ACCESS_TOKEN (the glued-together contenders).
+    request.session["oidc_access_token"] = token.access_token
     request.session.save()
     assert get_token_store().get_token(request) == token
-    print(json.dumps({"cookie_name": settings.SESSION_COOKIE_NAME, "session_key": request.session.session_key}))
+    return settings.SESSION_COOKIE_NAME, str(request.session.session_key)
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.project.settings")
+    import django
+
+    django.setup()
+    cookie_name, session_key = make_session()
+    print(json.dumps({"cookie_name": cookie_name, "session_key": session_key}))
 
 
 if __name__ == "__main__":

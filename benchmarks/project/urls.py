@@ -1,8 +1,19 @@
-"""The three benchmarked paths share one upstream: ``bff/`` (django_bff) and ``revproxy/``."""
+"""The benchmarked paths share one upstream.
+
+* ``null/``: a view answering 1 KiB through the same middleware (N);
+* ``null-session/``: the same, after reading the user and a token from the session (NS);
+* ``revproxy/``: django-revproxy, no token (R);
+* ``revproxy-session/``: django-revproxy with the user's token from the session, the way
+  projects glue it together today (mozilla-django-oidc's ``OIDC_STORE_ACCESS_TOKEN``) (RS);
+* ``bff/``: django_bff's ``remote_api(..., token_type=USER)``.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from revproxy.views import ProxyView  # type: ignore[import-untyped]
 
@@ -10,8 +21,37 @@ from django_bff.proxy import remote_api
 from django_bff.tokens import TokenType
 
 UPSTREAM = settings.UPSTREAM
+BODY = (b'{"data":"' + b"x" * 1013 + b'"}')[:1024]
+
+
+def null(request: HttpRequest, rest: str = "") -> HttpResponse:
+    return HttpResponse(BODY, content_type="application/json")
+
+
+def null_session(request: HttpRequest, rest: str = "") -> HttpResponse:
+    if not request.user.is_authenticated or not request.session.get("oidc_access_token"):
+        return JsonResponse({"error": "not_authenticated"}, status=401)
+    return HttpResponse(BODY, content_type="application/json")
+
+
+class SessionTokenProxyView(ProxyView):  # type: ignore[misc]
+    """django-revproxy plus the access token mozilla-django-oidc keeps in the session."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if not request.user.is_authenticated:
+            return JsonResponse({"error": "not_authenticated"}, status=401)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_request_headers(self) -> dict[str, str]:
+        headers: dict[str, str] = super().get_request_headers()
+        headers["Authorization"] = f"Bearer {self.request.session['oidc_access_token']}"
+        return headers
+
 
 urlpatterns = [
+    path("null/<path:rest>", null),
+    path("null-session/<path:rest>", null_session),
     remote_api("bff/", UPSTREAM + "/", token_type=TokenType.USER, allow_insecure=True),
     path("revproxy/<path:path>", ProxyView.as_view(upstream=UPSTREAM + "/")),
+    path("revproxy-session/<path:path>", SessionTokenProxyView.as_view(upstream=UPSTREAM + "/")),
 ]

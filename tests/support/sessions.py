@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
+from django_bff.sessions import DatabaseSessionIndex
 from django_bff.stores import get_token_store
 from django_bff.testing import UserTokenStoreContract
 
@@ -47,3 +48,21 @@ def expire(client: Any) -> Any:
     store.store_token(request, dataclasses.replace(token, expires_at=past))
     request.session.save()
     return token
+
+
+def bff_login(client: Any, user: Any, token: Any, *, sub: str = "alice", sid: str = "sid-1") -> HttpRequest:
+    """What a BFF login leaves in the session ``client`` holds: Django's login, the index entry, the tokens."""
+    from django_bff.sessions import record_session
+
+    client.force_login(user, backend="django_bff.auth.BFFAuthenticationBackend")
+    request = UserTokenStoreContract().new_request(client.cookies[settings.SESSION_COOKIE_NAME].value, user)
+    record_session(request, sub, sid, user=str(user.pk))
+    get_token_store().store_token(request, token)
+    request.session.save()
+    return request
+
+
+class IndexWithoutUsers(DatabaseSessionIndex):
+    """A session index of a project's own that cannot find sessions by user (built on the database one)."""
+
+    finds_users = False

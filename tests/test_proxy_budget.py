@@ -1,0 +1,124 @@
+"""The hot path's I/O budget: what a proxied call that needs no refresh may ask of the database, the cache,
+the token store and the provider. Counted exactly, never timed (``django_bff.proxy``'s docstring)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import responses
+from django.test import Client
+
+from django_bff.testing import sample_token
+from tests.support import counting_cache
+from tests.support.sessions import bff_login
+from tests.support.upstream import Upstream
+
+pytestmark = pytest.mark.django_db
+
+COUNTING = {"default": {"BACKEND": "tests.support.counting_cache.CountingLocMemCache"}}
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    with Upstream() as up:
+        yield up
+
+
+@pytest.fixture
+def route(settings: Any, upstream: Upstream) -> str:
+    settings.BFF = {
+        **settings.BFF,
+        "REMOTE_APIS": [{"PREFIX": "api/", "TARGET": upstream.url + "/v1/", "TOKEN_TYPE": "user"}],
+        "ALLOW_INSECURE_UPSTREAMS": True,
+    }
+    return "/api/orders"
+
+
+def fresh_token() -> Any:
+    now = datetime.now(timezone.utc)
+    return sample_token(1, issued_at=now, expires_at=now + timedelta(hours=1))
+
+
+def proxied(client: Client, path: str) -> Any:
+    response = client.get(path, HTTP_X_CSRF="1")
+    assert response.status_code == 200, response
+    b"".join(response.streaming_content)
+    return response
+
+
+@pytest.fixture
+def counted(settings: Any) -> None:
+    settings.CACHES = COUNTING
+
+
+@pytest.mark.parametrize(
+    "engine, store, queries, round_trips",
+    [
+        # The recommended production shape: nothing from the database, the session and the token record from the cache.
+        ("django.contrib.sessions.backends.cache", "django_bff.stores.CacheTokenStore", 0, 2),
+        # The defaults: the session row and the token record's row; nothing from the cache.
+        pytest.param(
+            "django.contrib.sessions.backends.db",
+            "django_bff.stores.SessionTokenStore",
+            2,
+            0,
+            marks=pytest.mark.database,
+        ),
+    ],
+)
+@responses.activate
+def test_a_call_that_needs_no_refresh(
+    settings: Any,
+    counted: None,
+    route: str,
+    user: Any,
+    upstream: Upstream,
+    django_assert_num_queries: Any,
+    engine: str,
+    store: str,
+    queries: int,
+    round_trips: int,
+) -> None:
+    settings.SESSION_ENGINE = engine
+    settings.BFF = {**settings.BFF, "USER_TOKEN_STORE": {"BACKEND": store}}
+    client = Client()
+    bff_login(client, user, fresh_token())
+    proxied(client, route)  # warm: the URLconf, the pools
+    counting_cache.CALLS.clear()
+    with django_assert_num_queries(queries):  # no user row: the session proves the login
+        proxied(client, route)
+    assert counting_cache.round_trips() == round_trips, dict(counting_cache.CALLS)
+    assert counting_cache.writes() == 0
+    assert len(responses.calls) == 0  # no token request
+    assert upstream.last["headers"]["authorization"] == f"Bearer {fresh_token().access_token}"
+
+
+def test_without_an_index_that_finds_users_the_user_is_loaded(
+    settings: Any, route: str, user: Any, django_assert_num_queries: Any
+) -> None:
+    """What replaces the per-call user check is the index ending a user's sessions: no index, no shortcut."""
+    client = Client()
+    bff_login(client, user, fresh_token())
+    proxied(client, route)
+    settings.BFF = {**settings.BFF, "SESSION_INDEX": {"BACKEND": "tests.support.sessions.IndexWithoutUsers"}}
+    with django_assert_num_queries(3):  # the session, the user, the token record
+        proxied(client, route)
+
+
+def test_neither_flow_loads_the_user_of_a_bff_login(user: Any) -> None:
+    from asgiref.sync import async_to_sync
+    from django.utils.functional import SimpleLazyObject
+
+    from django_bff.token_manager import aget_user_access_token, get_user_access_token
+    from tests.support.sessions import session_request
+
+    client = Client()
+    token = fresh_token()
+    bff_login(client, user, token)
+    for get in (get_user_access_token, async_to_sync(aget_user_access_token)):
+        request = session_request(client)
+        request.user = SimpleLazyObject(lambda: pytest.fail("the user row was loaded"))
+        assert get(request).token == token
