@@ -29,6 +29,7 @@ _NUMBERS: dict[str, tuple[float, bool, bool]] = {
     "REFRESH_BEFORE_EXPIRATION": (0, False, False),
     "REFRESH_LOCK_TIMEOUT": (0, False, True),
     "REFRESH_LOCK_WAIT": (0, False, True),
+    "TOKEN_MEMORY_TTL": (0, False, False),
     "RETRY_AFTER": (1, True, False),
     "BACKCHANNEL_CONNECT_TIMEOUT": (0, False, True),
     "BACKCHANNEL_READ_TIMEOUT": (0, False, True),

@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "CACHE": "default",
     "REFRESH_LOCK_TIMEOUT": 30.0,
     "REFRESH_LOCK_WAIT": 20.0,
+    "TOKEN_MEMORY_TTL": 10.0,
     "RETRY_AFTER": 5,
     # Token service communication (reference: the named back-channel HttpClient).
     "BACKCHANNEL_SESSION": "django_bff.backchannel.default_session",

@@ -88,6 +88,9 @@ def _on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any
 def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     if request is None or not hasattr(request, "session"):
         return
+    from django_bff.token_manager import forget_session_tokens
+
+    forget_session_tokens(request.session.session_key)
     try:
         get_token_store().clear_token(request)
     except Exception:

@@ -567,8 +567,9 @@ def list_sessions(*, sub: str | None = None, sid: str | None = None) -> list[Ses
 
 def _end(info: SessionInfo, revoke: bool) -> None:
     from django_bff.stores import get_token_store
-    from django_bff.token_manager import revoke_refresh_token
+    from django_bff.token_manager import forget_session_tokens, revoke_refresh_token
 
+    forget_session_tokens(info.session_key)
     store = _session_store(info.session_key)
     request = HttpRequest()
     request.session = store

@@ -134,6 +134,13 @@ def _resource_key(parameters: UserTokenRequestParameters | None) -> str:
     return f"{key} scope={parameters.scope}" if parameters.scope else key
 
 
+def _forget_in_memory(request: HttpRequest) -> None:
+    """A write of this worker's: what the token manager keeps in memory for the session is stale."""
+    from django_bff.token_manager import forget_session_tokens
+
+    forget_session_tokens(getattr(getattr(request, "session", None), "session_key", None))
+
+
 def _encode_token(token: UserToken) -> str:
     return crypto.encrypt(json.dumps(token.to_dict(), separators=(",", ":")).encode())
 
@@ -221,6 +228,7 @@ class RecordTokenStore(UserTokenStore):
     def store_token(
         self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None
     ) -> None:
+        _forget_in_memory(request)
         ref = request.session.get(SESSION_REF_KEY)
         if not isinstance(ref, str):
             ref = get_random_string(32, VALID_KEY_CHARS)
@@ -258,6 +266,7 @@ class RecordTokenStore(UserTokenStore):
         return [token for token in tokens if token is not None]
 
     def clear_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> None:
+        _forget_in_memory(request)
         ref = request.session.get(SESSION_REF_KEY)
         if isinstance(ref, str):
             self.delete_record(ref)

@@ -20,6 +20,14 @@ Every token-service request ends within ``BACKCHANNEL_CONNECT_TIMEOUT +
 BACKCHANNEL_READ_TIMEOUT`` (:func:`django_bff.backchannel.fetch`), which
 ``django_bff.W004`` keeps shorter than the lock's lifetime.
 
+A token that needs no refresh is also kept in the worker's memory for
+``BFF["TOKEN_MEMORY_TTL"]`` seconds (10 by default; 0: never), per session key
+and resource, so that most calls read only the session: the store is read again
+after that, before any refresh (which always reads the store), and at once
+after a refresh or a logout in this process. Another worker's refresh or logout
+is seen within that time; a logout also ends the session, which is read on
+every call.
+
 Expiry counts from when the token request was sent, and a token is renewed
 ``BFF["REFRESH_BEFORE_EXPIRATION"]`` seconds before it expires, or at half its
 lifetime when that comes first (logged once per process).
@@ -40,7 +48,9 @@ import hashlib
 import json
 import logging
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -54,7 +64,7 @@ from django.http import HttpRequest
 from django_bff import crypto, oauth, telemetry
 from django_bff.clients import get_client
 from django_bff.clock import clock
-from django_bff.conf import bff_settings
+from django_bff.conf import bff_settings, on_reload
 from django_bff.exceptions import (
     TokenRequestRejected,
     TokenServiceError,
@@ -76,6 +86,7 @@ from django_bff.tokens import (
 )
 
 __all__ = [
+    "forget_session_tokens",
     "get_client_access_token",
     "aget_client_access_token",
     "get_user_access_token",
@@ -257,6 +268,62 @@ def _in_doubt_for(key: str) -> int | None:
     return math.ceil(remaining) if remaining > 0 else None
 
 
+# --- tokens in the worker's memory ---------------------------------------------------------------
+
+_MEMORY_SIZE = 10000
+_memory: OrderedDict[tuple[str, str], tuple[UserToken, float]] = OrderedDict()
+_memory_lock = threading.Lock()
+
+
+def _memory_key(request: HttpRequest, parameters: UserTokenRequestParameters) -> tuple[str, str] | None:
+    """Where the worker keeps this request's token: by session key and resource (None: it does not)."""
+    if float(bff_settings.TOKEN_MEMORY_TTL) <= 0:
+        return None
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if not session_key:
+        return None  # signed_cookies, or no session yet
+    return (session_key, f"{parameters.resource or ''}\x00{parameters.scope or ''}")
+
+
+def _recall(key: tuple[str, str] | None) -> UserToken | None:
+    if key is None:
+        return None
+    with _memory_lock:
+        entry = _memory.get(key)
+        if entry is None:
+            return None
+        if clock.time() - entry[1] > float(bff_settings.TOKEN_MEMORY_TTL):
+            del _memory[key]
+            return None
+        _memory.move_to_end(key)
+        return entry[0]
+
+
+def _remember(key: tuple[str, str] | None, token: UserToken) -> None:
+    if key is None:
+        return
+    with _memory_lock:
+        _memory[key] = (token, clock.time())
+        _memory.move_to_end(key)
+        while len(_memory) > _MEMORY_SIZE:
+            _memory.popitem(last=False)
+
+
+def forget_session_tokens(session_key: str | None) -> None:
+    """Drop what this worker keeps in memory for the session ``session_key`` (every resource)."""
+    if not session_key:
+        return
+    with _memory_lock:
+        for key in [k for k in _memory if k[0] == session_key]:
+            del _memory[key]
+
+
+@on_reload
+def _forget_all() -> None:
+    with _memory_lock:
+        _memory.clear()
+
+
 # --- the flow ------------------------------------------------------------------------------
 
 
@@ -273,10 +340,16 @@ def _user_token_flow(request: HttpRequest, parameters: UserTokenRequestParameter
     authenticated = yield _call(_is_authenticated, _ais_authenticated, request)
     if not authenticated:
         return TokenResult(error=TokenError.NOT_AUTHENTICATED)
+    memory = _memory_key(request, parameters)
+    if not parameters.force_renewal:
+        kept = _recall(memory)
+        if kept is not None and not kept.needs_refresh(bff_settings.refresh_before_expiration):
+            return TokenResult(token=kept)
     store = get_token_store()
     token = yield _call(store.get_token, store.aget_token, request, parameters)
     if token is not None and not parameters.force_renewal:
         if not _needs_refresh(token, bff_settings.refresh_before_expiration):
+            _remember(memory, token)
             return TokenResult(token=token)
     grant = token
     if _is_specific(parameters):
@@ -439,6 +512,7 @@ def _refresh_flow(
         except TokenRequestRejected as e:
             if e.error == "invalid_grant":
                 _refreshed("invalid_grant")
+                forget_session_tokens(getattr(request.session, "session_key", None))
                 logger.info("refresh token rejected (invalid_grant); ending the session")
                 yield _call(store.clear_token, store.aclear_token, request, parameters)
                 yield _call(_end_session, _aend_session, request)
@@ -487,6 +561,7 @@ def _refresh_flow(
         except TokenStoreConflict:
             newer = yield _call(store.get_token, store.aget_token, request, parameters)
             return TokenResult(token=newer) if newer else TokenResult(error=TokenError.SESSION_EXPIRED)
+        _remember(_memory_key(request, parameters), new)
         # Whoever waits for this refresh must find the new tokens when the lock is theirs:
         # inside a database transaction, that is once it commits.
         keep_lock = True

@@ -105,6 +105,10 @@ if _upstream:
     ]
 if os.environ.get("BFF_TEST_MAX_REQUEST_BODY"):
     BFF["MAX_REQUEST_BODY"] = int(os.environ["BFF_TEST_MAX_REQUEST_BODY"])
+# Worker processes make tokens expire by rewriting the store from the test process, which their
+# memory of tokens would not see for BFF["TOKEN_MEMORY_TTL"] seconds: tests/support/servers.py sets 0.
+if os.environ.get("BFF_TEST_TOKEN_MEMORY_TTL"):
+    BFF["TOKEN_MEMORY_TTL"] = float(os.environ["BFF_TEST_TOKEN_MEMORY_TTL"])
 
 LOGGING = {
     "version": 1,

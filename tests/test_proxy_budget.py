@@ -3,6 +3,7 @@ the token store and the provider. Counted exactly, never timed (``django_bff.pro
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -57,13 +58,14 @@ def counted(settings: Any) -> None:
 @pytest.mark.parametrize(
     "engine, store, queries, round_trips",
     [
-        # The recommended production shape: nothing from the database, the session and the token record from the cache.
-        ("django.contrib.sessions.backends.cache", "django_bff.stores.CacheTokenStore", 0, 2),
-        # The defaults: the session row and the token record's row; nothing from the cache.
+        # The recommended production shape: nothing from the database, the session from the cache
+        # (the token record is in the worker's memory: BFF["TOKEN_MEMORY_TTL"]).
+        ("django.contrib.sessions.backends.cache", "django_bff.stores.CacheTokenStore", 0, 1),
+        # The defaults: the session row; nothing from the cache.
         pytest.param(
             "django.contrib.sessions.backends.db",
             "django_bff.stores.SessionTokenStore",
-            2,
+            1,
             0,
             marks=pytest.mark.database,
         ),
@@ -122,3 +124,78 @@ def test_neither_flow_loads_the_user_of_a_bff_login(user: Any) -> None:
         request = session_request(client)
         request.user = SimpleLazyObject(lambda: pytest.fail("the user row was loaded"))
         assert get(request).token == token
+
+
+# --- the worker's memory of tokens (BFF["TOKEN_MEMORY_TTL"]) ----------------------------------------------
+
+
+@pytest.fixture
+def memory_clock() -> Iterator[Any]:
+    from django_bff.clock import clock
+
+    clock.reset()
+    yield clock
+    clock.reset()
+
+
+def test_the_store_is_read_again_after_the_ttl(
+    settings: Any, counted: None, route: str, user: Any, memory_clock: Any
+) -> None:
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    settings.BFF = {**settings.BFF, "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.CacheTokenStore"}}
+    client = Client()
+    bff_login(client, user, fresh_token())
+    proxied(client, route)
+    counting_cache.CALLS.clear()
+    proxied(client, route)
+    assert counting_cache.round_trips() == 1
+    memory_clock.advance(11)  # past the 10 s default
+    counting_cache.CALLS.clear()
+    proxied(client, route)
+    assert counting_cache.round_trips() == 2  # the session and the token record
+    settings.BFF = {**settings.BFF, "TOKEN_MEMORY_TTL": 0}
+    counting_cache.CALLS.clear()
+    proxied(client, route)
+    assert counting_cache.round_trips() == 2
+
+
+def test_what_the_memory_keeps_and_forgets(user: Any, memory_clock: Any) -> None:
+    import django_bff.token_manager as manager
+    from django_bff.stores import get_token_store
+    from django_bff.tokens import UserTokenRequestParameters
+    from tests.support.sessions import session_request
+
+    client = Client()
+    first = fresh_token()
+    bff_login(client, user, first)
+    key = client.session.session_key
+    assert manager.get_user_access_token(session_request(client)).token == first
+    assert manager._recall((key, "\x00")) == first
+    # A write of this worker's makes it stale at once.
+    second = dataclasses.replace(first, access_token="second-access-token-XXXXXXXX")
+    get_token_store().store_token(session_request(client), second)
+    assert manager._recall((key, "\x00")) is None
+    assert manager.get_user_access_token(session_request(client)).token == second
+    # force_renewal never takes it from memory.
+    assert manager._recall((key, "\x00")) == second
+    params = UserTokenRequestParameters(force_renewal=True)
+    with responses.RequestsMock() as mock:
+        mock.post("http://127.0.0.1:9/token", json={"access_token": "renewed-XXXXXXXXXX", "expires_in": 300})
+        assert manager.get_user_access_token(session_request(client), params).access_token == "renewed-XXXXXXXXXX"
+    # A logout in this worker forgets the session's tokens.
+    from django.contrib.auth import logout
+
+    request = session_request(client)
+    logout(request)
+    assert manager._recall((key, "\x00")) is None
+
+
+def test_the_memory_is_bounded(monkeypatch: Any) -> None:
+    import django_bff.token_manager as manager
+
+    monkeypatch.setattr(manager, "_MEMORY_SIZE", 3)
+    manager._forget_all()
+    for n in range(5):
+        manager._remember((f"s{n}", ""), fresh_token())
+    assert [k[0] for k in manager._memory] == ["s2", "s3", "s4"]
+    manager._forget_all()

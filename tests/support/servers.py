@@ -85,7 +85,14 @@ def serve(kind: str, env: dict[str, str] | None = None, workers: int = 1, port: 
     port = port or free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="bff-server-"))
     log_path = log_dir / f"{kind}.log"
-    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT), **(env or {})}
+    full_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+        # The tests make tokens expire by rewriting the store from outside the workers (see tests/settings.py).
+        "BFF_TEST_TOKEN_MEMORY_TTL": "0",
+        **(env or {}),
+    }
     with log_path.open("wb") as log:
         process = subprocess.Popen(COMMANDS[kind](port, workers), cwd=ROOT, env=full_env, stdout=log, stderr=log)
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
