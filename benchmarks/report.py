@@ -16,13 +16,36 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-PATHS = ("direct", "bff", "revproxy")
-LABELS = {"direct": "direct", "bff": "django_bff", "revproxy": "django-revproxy"}
-COLORS = {"direct": "#8c8c8c", "bff": "#2a7ab9", "revproxy": "#e08a2c"}
+PATHS = ("direct", "null", "null-session", "revproxy", "revproxy-session", "bff")
+LABELS = {
+    "direct": "direct",
+    "null": "null view (N)",
+    "null-session": "null view + session (NS)",
+    "revproxy": "django-revproxy (R)",
+    "revproxy-session": "revproxy + session token (RS)",
+    "bff": "django_bff",
+}
+COLORS = {
+    "direct": "#8c8c8c",
+    "null": "#c7c7c7",
+    "null-session": "#9a9a9a",
+    "revproxy": "#f0b46a",
+    "revproxy-session": "#d06d1c",
+    "bff": "#2a7ab9",
+}
 
 
-def _rows(data: dict[str, Any]) -> dict[tuple[int, str], dict[str, Any]]:
-    return {(r["work_ms"], r["path"]): r for r in data["summary"]}
+def _configs(data: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys(r.get("config", "production") for r in data["summary"]))
+
+
+def _rows(data: dict[str, Any], config: str) -> dict[tuple[int, str], dict[str, Any]]:
+    return {(r["work_ms"], r["path"]): r for r in data["summary"] if r.get("config", "production") == config}
+
+
+def _paths(data: dict[str, Any]) -> list[str]:
+    present = {r["path"] for r in data["summary"]}
+    return [p for p in PATHS if p in present]
 
 
 def _nice_step(raw: float) -> float:
@@ -67,11 +90,12 @@ def _panel(
         f'<text x="{x0 - 42:.1f}" y="{y0 + height / 2:.1f}" text-anchor="middle" font-size="11" '
         f'transform="rotate(-90 {x0 - 42:.1f} {y0 + height / 2:.1f})">{escape(unit)}</text>'
     )
+    paths = sorted({p for _, p in values}, key=PATHS.index)
     group_w = width / len(works)
-    bar_w = group_w / (len(PATHS) + 1.5)
+    bar_w = group_w / (len(paths) + 1.5)
     for g, work in enumerate(works):
         gx = x0 + g * group_w + bar_w * 0.75
-        for i, path in enumerate(PATHS):
+        for i, path in enumerate(paths):
             value, whisker = values[(work, path)]
             bx = gx + i * bar_w
             bh = height * value / top
@@ -114,12 +138,12 @@ def _panel(
 
 
 def write_svg(data: dict[str, Any], path: Path) -> None:
-    rows = _rows(data)
     works = list(data["method"]["work_ms"])
-    latency = {(w, p): (rows[(w, p)]["p50_ms"], rows[(w, p)]["p99_ms"]) for w in works for p in PATHS}
-    rps = {(w, p): (rows[(w, p)]["rps"], None) for w in works for p in PATHS}
+    paths = _paths(data)
+    configs = _configs(data)
     m = data["method"]
-    width, height = 900, 420
+    width, row_h = 1000, 360
+    height = 60 + row_h * len(configs) + 60
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
@@ -128,42 +152,66 @@ def write_svg(data: dict[str, Any], path: Path) -> None:
         f"B1 proxy overhead: GET 1 KiB, {m['requests']} requests, {m['concurrency']} concurrent, "
         f"median of {m['repeats']}</text>",
     ]
-    parts += _panel(70, 70, 360, 270, "latency: bar p50, whisker p99 (ms)", works, latency, "ms", 1)
-    parts += _panel(520, 70, 360, 270, "throughput (requests/s)", works, rps, "req/s", 0)
-    lx = 250
-    for name in PATHS:
+    for n, config in enumerate(configs):
+        rows = _rows(data, config)
+        latency = {(w, p): (rows[(w, p)]["p50_ms"], rows[(w, p)]["p99_ms"]) for w in works for p in paths}
+        rps = {(w, p): (rows[(w, p)]["rps"], None) for w in works for p in paths}
+        y0 = 80 + n * row_h
+        described = m.get("configs", {}).get(config, "")
+        parts += _panel(70, y0, 400, 250, f"{config}: latency, bar p50, whisker p99 (ms)", works, latency, "ms", 1)
+        parts += _panel(570, y0, 400, 250, f"{config}: throughput (requests/s)", works, rps, "req/s", 0)
+        if described:
+            parts.append(
+                f'<text x="{width / 2}" y="{y0 + 300}" text-anchor="middle" font-size="11" fill="#555">'
+                f"{escape(config)}: {escape(described)}</text>"
+            )
+    lx = 30
+    for name in paths:
         parts.append(f'<rect x="{lx}" y="{height - 30}" width="14" height="14" fill="{COLORS[name]}"/>')
-        parts.append(f'<text x="{lx + 20}" y="{height - 19}">{escape(LABELS[name])}</text>')
-        lx += 150
+        parts.append(f'<text x="{lx + 20}" y="{height - 19}" font-size="11">{escape(LABELS[name])}</text>')
+        lx += 165
     parts.append("</svg>")
     path.write_text("\n".join(parts) + "\n")
 
 
 def table_rows(data: dict[str, Any]) -> list[list[str]]:
-    rows = _rows(data)
     out = []
-    for work in data["method"]["work_ms"]:
-        for path in PATHS:
-            r = rows[(work, path)]
-            out.append(
-                [
-                    f"{work} ms",
-                    LABELS[path],
-                    f"{r['p50_ms']:.2f}",
-                    f"{r['p99_ms']:.2f}",
-                    f"{r['rps']:.0f}",
-                    "1.00" if path == "direct" else f"{r['p50_vs_direct']:.2f}",
-                    "1.00" if path == "direct" else f"{r['p99_vs_direct']:.2f}",
-                ]
-            )
+    for config in _configs(data):
+        rows = _rows(data, config)
+        for work in data["method"]["work_ms"]:
+            for path in _paths(data):
+                r = rows[(work, path)]
+                out.append(
+                    [
+                        config,
+                        f"{work} ms",
+                        LABELS[path],
+                        f"{r['p50_ms']:.2f}",
+                        f"{r['p99_ms']:.2f}",
+                        f"{r['rps']:.0f}",
+                        "1.00" if path == "direct" else f"{r['p50_vs_direct']:.2f}",
+                        "1.00" if path == "direct" else f"{r['p99_vs_direct']:.2f}",
+                        "" if path == "direct" else f"{r['django_cpu_ms_per_request']:.2f}",
+                    ]
+                )
     return out
 
 
-HEADER = ["upstream work", "path", "p50 (ms)", "p99 (ms)", "req/s", "p50 / direct", "p99 / direct"]
+HEADER = [
+    "config",
+    "upstream work",
+    "path",
+    "p50 (ms)",
+    "p99 (ms)",
+    "req/s",
+    "p50 / direct",
+    "p99 / direct",
+    "Django CPU (ms/call)",
+]
 
 
 def markdown_table(data: dict[str, Any]) -> str:
-    align = "|" + "|".join("---:" if i > 1 else "---" for i in range(len(HEADER))) + "|"
+    align = "|" + "|".join("---:" if i > 2 else "---" for i in range(len(HEADER))) + "|"
     lines = ["| " + " | ".join(HEADER) + " |", align]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(data)]
     return "\n".join(lines)
@@ -189,13 +237,9 @@ def main() -> None:
     print(markdown_table(data))
     print()
     print(rst_table(data))
-    rows = _rows(data)
     print()
-    for work in data["method"]["work_ms"]:
-        r = rows[(work, "bff/revproxy")]
-        print(
-            f"{work} ms: bff/revproxy p50 {r['p50_ratio']:.2f}x, p99 {r['p99_ratio']:.2f}x, req/s {r['rps_ratio']:.2f}x"
-        )
+    for name, value in data.get("aims", {}).items():
+        print(f"{'MET    ' if value['met'] else 'NOT MET'} {name}: {value}")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,12 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.report import write_svg  # noqa: E402
 
-PATHS = ("direct", "bff", "revproxy")
+PATHS = ("direct", "null", "null-session", "revproxy", "revproxy-session", "bff")
+#: The Django project's configurations: the recommended production shape, and django_bff's defaults.
+CONFIGS = {
+    "production": {},  # Redis cache sessions, CacheTokenStore (benchmarks/project/settings.py)
+    "defaults": {"BENCH_DB_SESSIONS": "1"},  # database sessions, SessionTokenStore
+}
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 30.0  # seconds for each server to answer
 STOP_TIMEOUT = 10.0  # seconds for each server to exit after SIGTERM
@@ -80,6 +85,20 @@ class Processes:
         for name, proc in self.started:
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.logdir / (name + '.log')}")
+
+    def stop(self, name: str) -> None:
+        """Stop one server and forget it."""
+        for entry in list(self.started):
+            if entry[0] == name:
+                proc = entry[1]
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(timeout=STOP_TIMEOUT)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(timeout=STOP_TIMEOUT)
+                self.started.remove(entry)
 
     def stop_all(self) -> None:
         for _name, proc in reversed(self.started):
@@ -307,6 +326,47 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+# --- Redis commands ---------------------------------------------------------------------------------
+
+_REDIS_WRITES = frozenset({"set", "setex", "psetex", "setnx", "del", "unlink", "expire", "pexpire", "incr", "eval"})
+
+
+def redis_commands(port: int) -> dict[str, int]:
+    """Redis's own count of the commands it ran, by name (INFO commandstats)."""
+    with socket.create_connection((HOST, port), timeout=5) as conn:
+        conn.sendall(b"INFO commandstats\r\n")
+        data = b""
+        while True:
+            chunk = conn.recv(65536)
+            data += chunk
+            if not chunk or (data.startswith(b"$") and data.count(b"\r\n") >= 2 and _complete(data)):
+                break
+    counts = {}
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, rest = line[len("cmdstat_") :].partition(":")
+            calls = dict(item.split("=", 1) for item in rest.split(","))["calls"]
+            counts[name] = int(calls)
+    return counts
+
+
+def _complete(data: bytes) -> bool:
+    header, _, body = data.partition(b"\r\n")
+    return len(body) >= int(header[1:]) + 2
+
+
+def redis_per_request(before: dict[str, int], after: dict[str, int], requests: int) -> dict[str, float]:
+    """Commands and writes per request between two counts; the INFO of the first count is left out."""
+    delta = {name: after.get(name, 0) - before.get(name, 0) for name in after}
+    delta["info"] = delta.get("info", 0) - 1
+    total = sum(v for v in delta.values() if v > 0)
+    writes = sum(v for name, v in delta.items() if name in _REDIS_WRITES and v > 0)
+    return {
+        "redis_commands_per_request": round(total / requests, 3),
+        "redis_writes_per_request": round(writes / requests, 3),
+    }
+
+
 # --- CPU accounting -------------------------------------------------------------------------------
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -376,60 +436,84 @@ class CpuSnapshot:
 
 
 def summarize(runs: list[dict[str, Any]], works: list[int]) -> list[dict[str, Any]]:
+    """Medians over the repeats, per configuration, work time and path, with the ratios to direct."""
     rows = []
-    for work in works:
-        med: dict[str, dict[str, float]] = {}
-        for path in PATHS:
-            these = [r for r in runs if r["work_ms"] == work and r["path"] == path]
-            med[path] = {
-                key: statistics.median(r[key] for r in these)
-                for key in (
-                    "p50_ms",
-                    "p90_ms",
-                    "p99_ms",
-                    "rps",
-                    "django_cpu_ms_per_request",
-                    "upstream_cpu_ms_per_request",
-                    "redis_cpu_ms_per_request",
-                    "other_busy_cores",
-                )
-            }
-            med[path]["p50_ms_range"] = [min(r["p50_ms"] for r in these), max(r["p50_ms"] for r in these)]  # type: ignore[assignment]
-            med[path]["p99_ms_range"] = [min(r["p99_ms"] for r in these), max(r["p99_ms"] for r in these)]  # type: ignore[assignment]
-        for path in PATHS:
-            m = med[path]
-            row: dict[str, Any] = {"work_ms": work, "path": path, **m}
-            row["p50_vs_direct"] = m["p50_ms"] / med["direct"]["p50_ms"]
-            row["p99_vs_direct"] = m["p99_ms"] / med["direct"]["p99_ms"]
-            row["rps_vs_direct"] = m["rps"] / med["direct"]["rps"]
-            rows.append(row)
-        bff, rev = med["bff"], med["revproxy"]
-        rows.append(
-            {
-                "work_ms": work,
-                "path": "bff/revproxy",
-                "p50_ratio": bff["p50_ms"] / rev["p50_ms"],
-                "p99_ratio": bff["p99_ms"] / rev["p99_ms"],
-                "rps_ratio": bff["rps"] / rev["rps"],
-            }
-        )
+    keys = (
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "rps",
+        "django_cpu_ms_per_request",
+        "upstream_cpu_ms_per_request",
+        "redis_cpu_ms_per_request",
+        "redis_commands_per_request",
+        "redis_writes_per_request",
+        "other_busy_cores",
+    )
+    for config in dict.fromkeys(r.get("config", "production") for r in runs):
+        for work in works:
+            med: dict[str, dict[str, Any]] = {}
+            for path in PATHS:
+                these = [
+                    r
+                    for r in runs
+                    if r["work_ms"] == work and r["path"] == path and r.get("config", "production") == config
+                ]
+                if not these:
+                    continue
+                med[path] = {key: statistics.median(r[key] for r in these) for key in keys if key in these[0]}
+                med[path]["p50_ms_range"] = [min(r["p50_ms"] for r in these), max(r["p50_ms"] for r in these)]
+                med[path]["p99_ms_range"] = [min(r["p99_ms"] for r in these), max(r["p99_ms"] for r in these)]
+                med[path]["rps_range"] = [min(r["rps"] for r in these), max(r["rps"] for r in these)]
+            for path, m in med.items():
+                row: dict[str, Any] = {"config": config, "work_ms": work, "path": path, **m}
+                row["p50_vs_direct"] = m["p50_ms"] / med["direct"]["p50_ms"]
+                row["p99_vs_direct"] = m["p99_ms"] / med["direct"]["p99_ms"]
+                row["rps_vs_direct"] = m["rps"] / med["direct"]["rps"]
+                rows.append(row)
     return rows
 
 
 def aims(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    by = {(r["work_ms"], r["path"]): r for r in rows}
+    """The issue's targets, per configuration, from the medians."""
+    by = {(r["config"], r["work_ms"], r["path"]): r for r in rows}
     result: dict[str, Any] = {}
-    if (10, "bff") in by:
-        ratio = by[(10, "bff")]["p50_vs_direct"]
-        result["bff_p50_within_1.15x_direct_at_10ms"] = {"ratio": round(ratio, 3), "met": ratio <= 1.15}
-    for work in sorted({r["work_ms"] for r in rows}):
-        if (work, "bff/revproxy") in by:
-            b = by[(work, "bff/revproxy")]
-            result[f"bff_faster_than_revproxy_at_{work}ms"] = {
-                "p50_ratio": round(b["p50_ratio"], 3),
-                "p99_ratio": round(b["p99_ratio"], 3),
-                "rps_ratio": round(b["rps_ratio"], 3),
-                "met": b["p50_ratio"] < 1.0,
+    for config in dict.fromkeys(r["config"] for r in rows):
+
+        def get(work: int, path: str, config: str = config) -> dict[str, Any] | None:
+            return by.get((config, work, path))
+
+        bff0, null0, rev0, revs0 = get(0, "bff"), get(0, "null"), get(0, "revproxy"), get(0, "revproxy-session")
+        if bff0 and null0:
+            ratio = bff0["django_cpu_ms_per_request"] / null0["django_cpu_ms_per_request"]
+            result[f"{config}: Django CPU per call <= 2x the null view's"] = {
+                "ratio": round(ratio, 2),
+                "met": ratio <= 2,
+            }
+        if bff0 and rev0:
+            ratio = bff0["rps"] / rev0["rps"]
+            result[f"{config}: req/s at 0 ms >= django-revproxy's"] = {"ratio": round(ratio, 2), "met": ratio >= 1}
+        if bff0 and revs0:
+            ratio = bff0["rps"] / revs0["rps"]
+            result[f"{config}: req/s at 0 ms >= 1.5x revproxy+session"] = {
+                "ratio": round(ratio, 2),
+                "met": ratio >= 1.5,
+            }
+        bff10 = get(10, "bff")
+        if bff10:
+            p50, p99 = bff10["p50_vs_direct"], bff10["p99_vs_direct"]
+            result[f"{config}: p50 at 10 ms <= 1.3x direct"] = {"ratio": round(p50, 2), "met": p50 <= 1.3}
+            result[f"{config}: p99 at 10 ms <= 1.6x direct"] = {"ratio": round(p99, 2), "met": p99 <= 1.6}
+            result[f"{config}: stretch p50 <= 1.10x, p99 <= 1.3x direct"] = {
+                "ratios": [round(p50, 2), round(p99, 2)],
+                "met": p50 <= 1.10 and p99 <= 1.3,
+            }
+        if config == "production" and bff0 and "redis_commands_per_request" in bff0:
+            cmds, writes = bff0["redis_commands_per_request"], bff0["redis_writes_per_request"]
+            result["production: B5, one Redis command and no write per call"] = {
+                "commands": cmds,
+                "writes": writes,
+                "met": round(cmds, 2) <= 1.0 and writes == 0,
             }
     return result
 
@@ -438,22 +522,16 @@ def print_table(rows: list[dict[str, Any]], repeats: int) -> None:
     print()
     print(f"B1 proxy overhead: GET 1 KiB, medians of {repeats} repeats")
     header = (
-        f"{'work':>5} {'path':<9} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'p50/direct':>11} {'p99/direct':>11}"
-        f" {'Django CPU ms/req':>18}"
+        f"{'config':<10} {'work':>5} {'path':<16} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'p50/direct':>11}"
+        f" {'p99/direct':>11} {'Django CPU ms':>14} {'Redis cmd':>10}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
-        if r["path"] == "bff/revproxy":
-            print(
-                f"{r['work_ms']:>3}ms {'bff/rev':<9} {r['p50_ratio']:>7.2f}x {r['p99_ratio']:>7.2f}x "
-                f"{r['rps_ratio']:>7.2f}x"
-            )
-            print()
-            continue
         print(
-            f"{r['work_ms']:>3}ms {r['path']:<9} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['rps']:>8.0f} "
-            f"{r['p50_vs_direct']:>10.2f}x {r['p99_vs_direct']:>10.2f}x {r['django_cpu_ms_per_request']:>18.2f}"
+            f"{r['config']:<10} {r['work_ms']:>3}ms {r['path']:<16} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
+            f" {r['rps']:>8.0f} {r['p50_vs_direct']:>10.2f}x {r['p99_vs_direct']:>10.2f}x"
+            f" {r['django_cpu_ms_per_request']:>14.2f} {r.get('redis_commands_per_request', 0):>10.2f}"
         )
 
 
@@ -496,6 +574,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
     parser.add_argument("--conn-max-age", type=int, default=0, help="Django CONN_MAX_AGE (default 0, as Django)")
     parser.add_argument(
+        "--configs",
+        default="production,defaults",
+        help="Django configurations, comma-separated: production (Redis cache sessions, CacheTokenStore), "
+        "defaults (database sessions, SessionTokenStore)",
+    )
+    parser.add_argument("--paths", default=",".join(PATHS), help="paths to measure, comma-separated")
+    parser.add_argument(
         "--max-other-load",
         type=float,
         default=0.2,
@@ -524,6 +609,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     works = [int(w) for w in args.work.split(",")]
+    args.configs = [c for c in args.configs.split(",") if c]
+    args.paths = [p for p in args.paths.split(",") if p]
+    unknown = [c for c in args.configs if c not in CONFIGS] + [p for p in args.paths if p not in PATHS]
+    if unknown or "direct" not in args.paths:
+        parser.error(f"unknown configurations or paths: {unknown}" if unknown else "the paths must include direct")
     if args.out is None:
         args.out = HERE / "results" / ("b1-profile.json" if args.profile else "b1.json")
     # SIGTERM (e.g. from timeout(1)) unwinds through the finally below, which stops the servers.
@@ -603,113 +693,128 @@ def main(argv: list[str] | None = None) -> int:
         wait_for_redis(redis_port, procs)
         wait_for_http(upstream_port, "/ready", procs)
 
-        setup = subprocess.run(
-            [sys.executable, "-m", "benchmarks.project.setup_session"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if setup.returncode != 0:
-            raise RuntimeError(f"session setup failed:\n{setup.stdout}\n{setup.stderr}")
-        session = json.loads(setup.stdout.strip().splitlines()[-1])
-        cookie = f"{session['cookie_name']}={session['session_key']}"
+        configs = ["production"] if args.profile or args.hold else args.configs
+        for config in configs:
+            print(f"== configuration: {config}", flush=True)
+            config_env = {**env, **CONFIGS[config]}
+            setup = subprocess.run(
+                [sys.executable, "-m", "benchmarks.project.setup_session"],
+                cwd=REPO,
+                env=config_env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if setup.returncode != 0:
+                raise RuntimeError(f"session setup failed:\n{setup.stdout}\n{setup.stderr}")
+            session = json.loads(setup.stdout.strip().splitlines()[-1])
+            cookie = f"{session['cookie_name']}={session['session_key']}"
 
-        procs.start(
-            "django",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "benchmarks.project.wsgi:application",
-                "-b",
-                f"{HOST}:{django_port}",
-                *gunicorn_common,
-                *django_extra,
-            ],
-            django_env,
-        )
-        wait_for_http(django_port, "/revproxy/ready", procs)
+            procs.start(
+                "django",
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "benchmarks.project.wsgi:application",
+                    "-b",
+                    f"{HOST}:{django_port}",
+                    *gunicorn_common,
+                    *django_extra,
+                ],
+                {**django_env, **CONFIGS[config]},
+            )
+            wait_for_http(django_port, "/revproxy/ready", procs)
 
-        # Proof that each path does what it claims, before anything is measured.
-        headers = {"Cookie": cookie, "X-CSRF": "1"}
-        targets = {
-            "direct": (upstream_port, "/data", "none"),
-            "bff": (django_port, "/bff/data", "bearer"),
-            "revproxy": (django_port, "/revproxy/data", "none"),
-        }
-        for path, (port, url, want_auth) in targets.items():
-            status, resp_headers, body = get(port, url, headers)
-            if status != 200 or len(body) != 1024 or resp_headers.get("x-bench-auth") != want_auth:
+            # Proof that each path does what it claims, before anything is measured.
+            headers = {"Cookie": cookie, "X-CSRF": "1"}
+            targets = {
+                "direct": (upstream_port, "/data", "none"),
+                "null": (django_port, "/null/data", ""),
+                "null-session": (django_port, "/null-session/data", ""),
+                "revproxy": (django_port, "/revproxy/data", "none"),
+                "revproxy-session": (django_port, "/revproxy-session/data", "bearer"),
+                "bff": (django_port, "/bff/data", "bearer"),
+            }
+            for path, (port, url, want_auth) in targets.items():
+                status, resp_headers, body = get(port, url, headers)
+                if status != 200 or len(body) != 1024 or resp_headers.get("x-bench-auth", "") != want_auth:
+                    raise RuntimeError(
+                        f"{path}: {status}, {len(body)} bytes, X-Bench-Auth={resp_headers.get('x-bench-auth')}"
+                    )
+            status_no_cookie, _, _ = get(django_port, "/bff/data", {"X-CSRF": "1"})
+            status_no_csrf, _, _ = get(django_port, "/bff/data", {"Cookie": cookie})
+            if status_no_cookie != 401 or status_no_csrf != 401:
                 raise RuntimeError(
-                    f"{path}: {status}, {len(body)} bytes, X-Bench-Auth={resp_headers.get('x-bench-auth')}"
+                    f"the BFF route answered {status_no_cookie} without the session, {status_no_csrf} "
+                    "without X-CSRF; expected 401 and 401"
                 )
-        status_no_cookie, _, _ = get(django_port, "/bff/data", {"X-CSRF": "1"})
-        status_no_csrf, _, _ = get(django_port, "/bff/data", {"Cookie": cookie})
-        if status_no_cookie != 401 or status_no_csrf != 401:
-            raise RuntimeError(
-                f"the BFF route answered {status_no_cookie} without the session, {status_no_csrf} "
-                "without X-CSRF; expected 401 and 401"
-            )
-        print("checks passed: bff sends the bearer token and refuses calls without session or X-CSRF", flush=True)
-        if args.hold > 0:
-            django_pid = next(p.pid for name, p in procs.started if name == "django")
-            print(
-                json.dumps(
-                    {
-                        "upstream": upstream_url,
-                        "django": f"http://{HOST}:{django_port}",
-                        "cookie": cookie,
-                        "django_master_pid": django_pid,
-                    }
-                ),
-                flush=True,
-            )
-            hold_until = time.monotonic() + min(args.hold, 3600)
-            while time.monotonic() < hold_until:
-                procs.check_alive()
-                time.sleep(1)
-            return 0
-
-        paths = ("bff", "revproxy") if args.profile else PATHS
-        repeats = 1 if args.profile else args.repeats
-        total = repeats * len(works) * len(paths)
-        for repeat in range(repeats):
-            order = paths[repeat % len(paths) :] + paths[: repeat % len(paths)]  # rotate: no path always first
-            for work in works:
-                for path in order:
-                    port, url, want_auth = targets[path]
-                    full = f"http://{HOST}:{port}{url}?work_ms={work}"
+            print("checks passed: bff sends the bearer token, refuses calls without session or X-CSRF", flush=True)
+            if args.hold > 0:
+                django_pid = next(p.pid for name, p in procs.started if name == "django")
+                print(
+                    json.dumps(
+                        {
+                            "upstream": upstream_url,
+                            "django": f"http://{HOST}:{django_port}",
+                            "cookie": cookie,
+                            "django_master_pid": django_pid,
+                        }
+                    ),
+                    flush=True,
+                )
+                hold_until = time.monotonic() + min(args.hold, 3600)
+                while time.monotonic() < hold_until:
                     procs.check_alive()
-                    for attempt in range(args.retries + 1):
-                        run_wrk(full, args.warmup, args.concurrency, cookie, want_auth, args.run_timeout)
-                        before = CpuSnapshot(procs)
-                        split: list[list[int] | None] = []
-                        sampler = sample_split_later(port, 0.2, split)
-                        result = run_wrk(full, args.requests, args.concurrency, cookie, want_auth, args.run_timeout)
-                        result.update(CpuSnapshot(procs).since(before, args.requests))
-                        sampler.join(timeout=STOP_TIMEOUT)
-                        # wrk's connections per server worker, sampled 0.2 s into the run
-                        result["connections_per_worker"] = split[0] if split else None
-                        result.update(repeat=repeat + 1, work_ms=work, path=path, attempt=attempt + 1)
-                        if result["other_busy_cores"] <= args.max_other_load:
-                            break
+                    time.sleep(1)
+                return 0
+
+            paths = ("bff", "revproxy") if args.profile else tuple(args.paths)
+            repeats = 1 if args.profile else args.repeats
+            total = repeats * len(works) * len(paths)
+            done = 0
+            for repeat in range(repeats):
+                order = paths[repeat % len(paths) :] + paths[: repeat % len(paths)]  # rotate: no path always first
+                for work in works:
+                    for path in order:
+                        port, url, want_auth = targets[path]
+                        full = f"http://{HOST}:{port}{url}?work_ms={work}"
+                        procs.check_alive()
+                        for attempt in range(args.retries + 1):
+                            run_wrk(full, args.warmup, args.concurrency, cookie, want_auth, args.run_timeout)
+                            before = CpuSnapshot(procs)
+                            redis_before = redis_commands(redis_port)
+                            split: list[list[int] | None] = []
+                            sampler = sample_split_later(port, 0.2, split)
+                            result = run_wrk(full, args.requests, args.concurrency, cookie, want_auth, args.run_timeout)
+                            result.update(CpuSnapshot(procs).since(before, args.requests))
+                            result.update(redis_per_request(redis_before, redis_commands(redis_port), args.requests))
+                            sampler.join(timeout=STOP_TIMEOUT)
+                            # wrk's connections per server worker, sampled 0.2 s into the run
+                            result["connections_per_worker"] = split[0] if split else None
+                            result.update(
+                                repeat=repeat + 1, work_ms=work, path=path, attempt=attempt + 1, config=config
+                            )
+                            if result["other_busy_cores"] <= args.max_other_load:
+                                break
+                            print(
+                                f"    {path} at {work} ms disturbed: other processes used "
+                                f"{result['other_busy_cores']:.2f} cores; "
+                                + ("again" if attempt < args.retries else "kept, flagged"),
+                                flush=True,
+                            )
+                        runs.append(result)
+                        done += 1
                         print(
-                            f"    {path} at {work} ms disturbed: other processes used "
-                            f"{result['other_busy_cores']:.2f} cores; "
-                            + ("again" if attempt < args.retries else "kept, flagged"),
+                            f"[{done:>2}/{total}] {config} repeat {repeat + 1} work {work:>2} ms {path:<16} "
+                            f"p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms "
+                            f"{result['rps']:7.0f} req/s  Django CPU {result['django_cpu_ms_per_request']:5.2f} ms/req"
+                            f"  Redis {result['redis_commands_per_request']:4.2f} cmd/req"
+                            f"  other load {result['other_busy_cores']:4.2f} cores",
                             flush=True,
                         )
-                    runs.append(result)
-                    print(
-                        f"[{len(runs):>2}/{total}] repeat {repeat + 1} work {work:>2} ms {path:<9} "
-                        f"p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms  {result['rps']:7.0f} req/s"
-                        f"  Django CPU {result['django_cpu_ms_per_request']:5.2f} ms/req"
-                        f"  other load {result['other_busy_cores']:4.2f} cores"
-                        f"  conns/worker {result['connections_per_worker']}",
-                        flush=True,
-                    )
+            if not args.profile:
+                procs.stop("django")
         if args.profile:
             print("timing each step alone (one thread, no load)...", flush=True)
             measured = subprocess.run(
@@ -749,6 +854,18 @@ def main(argv: list[str] | None = None) -> int:
         "upstream_server": f"gunicorn gthread, {args.workers} workers x {args.threads} threads, --reuse-port, "
         "benchmarks/upstream.py",
         "conn_max_age": args.conn_max_age,
+        "configs": {
+            "production": "Redis (django-redis) cache sessions, CacheTokenStore",
+            "defaults": "database sessions (sqlite), SessionTokenStore",
+        },
+        "paths": {
+            "direct": "wrk -> upstream",
+            "null": "a Django view answering 1 KiB after the same work (N)",
+            "null-session": "the same, reading the user and a token from the session (NS)",
+            "revproxy": "django-revproxy ProxyView, no token (R)",
+            "revproxy-session": "django-revproxy with the user's token from the session, user loaded (RS)",
+            "bff": "django_bff remote_api(..., token_type=USER)",
+        },
         "statistic": "median over repeats; ratios are ratios of those medians",
         "max_other_load": args.max_other_load,
         "retries": args.retries,

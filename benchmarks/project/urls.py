@@ -1,6 +1,6 @@
 """The benchmarked paths share one upstream.
 
-* ``null/``: a view answering 1 KiB through the same middleware (N);
+* ``null/``: a view answering 1 KiB through the same middleware, after ``?work_ms`` of work (N);
 * ``null-session/``: the same, after reading the user and a token from the session (NS);
 * ``revproxy/``: django-revproxy, no token (R);
 * ``revproxy-session/``: django-revproxy with the user's token from the session, the way
@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -24,13 +25,25 @@ UPSTREAM = settings.UPSTREAM
 BODY = (b'{"data":"' + b"x" * 1013 + b'"}')[:1024]
 
 
+def _work(request: HttpRequest) -> None:
+    """``?work_ms=N``: the view does the work the upstream does on the proxied paths."""
+    try:
+        work_ms = float(request.GET.get("work_ms", "0"))
+    except ValueError:
+        work_ms = 0.0
+    if work_ms > 0:
+        time.sleep(min(work_ms, 1000.0) / 1000.0)
+
+
 def null(request: HttpRequest, rest: str = "") -> HttpResponse:
+    _work(request)
     return HttpResponse(BODY, content_type="application/json")
 
 
 def null_session(request: HttpRequest, rest: str = "") -> HttpResponse:
     if not request.user.is_authenticated or not request.session.get("oidc_access_token"):
         return JsonResponse({"error": "not_authenticated"}, status=401)
+    _work(request)
     return HttpResponse(BODY, content_type="application/json")
 
 
