@@ -62,7 +62,7 @@ AUTHENTICATION_BACKENDS = ["django_bff.auth.BFFAuthenticationBackend"]
 
 # mozilla-django-oidc: dummy endpoints. Nothing calls them during the benchmark,
 # because the stored token is valid for a day and no login happens over HTTP.
-_ISSUER = "http://127.0.0.1:9"
+_ISSUER = os.environ.get("BENCH_ISSUER", "http://127.0.0.1:9")  # storm.py: its own token endpoint
 OIDC_RP_CLIENT_ID = "bff"
 OIDC_RP_CLIENT_SECRET = "bff-secret"
 OIDC_RP_SIGN_ALGO = "RS256"
@@ -76,6 +76,8 @@ OIDC_OP_USER_ENDPOINT = None
 BFF = {
     "AUTHORITY": _ISSUER,
     "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.CacheTokenStore"},
+    # stream.py: 256 MiB uploads through the proxy.
+    "MAX_REQUEST_BODY": int(os.environ.get("BENCH_MAX_REQUEST_BODY", str(10 * 1024 * 1024))),
 }
 if os.environ.get("BENCH_DB_SESSIONS"):
     BFF.pop("USER_TOKEN_STORE")

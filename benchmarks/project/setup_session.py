@@ -36,10 +36,11 @@ def make_session() -> tuple[str, str]:
     request.session = import_module(settings.SESSION_ENGINE).SessionStore()
     request.user = AnonymousUser()
     login(request, user, backend="django_bff.auth.BFFAuthenticationBackend")
+    expired = bool(os.environ.get("BENCH_EXPIRED"))  # storm.py: every call must refresh first
     token = UserToken(
-        access_token="bench-token",
-        refresh_token="r",
-        expires_at=datetime.now(timezone.utc) + timedelta(days=1),
+        access_token="bench-token-expired" if expired else "bench-token",
+        refresh_token="r0",
+        expires_at=datetime.now(timezone.utc) + (timedelta(minutes=-1) if expired else timedelta(days=1)),
     )
     # What the BFF's login does besides: the session index entry (by sub, sid and user).
     from django_bff.sessions import record_session
