@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             ) -> None:
                 answers[i] = call(django_port, cookie, barrier)
 
-            def storm() -> list[float]:
+            def storm(answers: list[Any] = answers) -> list[float]:
                 threads = [threading.Thread(target=one, args=(i,)) for i in range(args.calls)]
                 for thread in threads:
                     thread.start()

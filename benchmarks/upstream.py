@@ -18,8 +18,34 @@ BENCH_TOKEN = "bench-token"
 _EXPECTED_AUTH = f"Bearer {BENCH_TOKEN}"
 
 
+CHUNK = b"x" * (64 * 1024)
+
+
+def _big(size: int) -> Iterable[bytes]:
+    remaining = size
+    while remaining > 0:
+        piece = CHUNK[: min(len(CHUNK), remaining)]
+        remaining -= len(piece)
+        yield piece
+
+
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     query = environ.get("QUERY_STRING", "")
+    if environ.get("PATH_INFO", "").endswith("/big"):
+        # stream.py: ``GET .../big?size=N`` streams N bytes; ``POST .../big`` reads the body and says how much.
+        if environ["REQUEST_METHOD"] == "POST":
+            stream, total = environ["wsgi.input"], 0
+            while True:
+                data = stream.read(1024 * 1024)
+                if not data:
+                    break
+                total += len(data)
+            answer = str(total).encode()
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(answer)))])
+            return [answer]
+        size = int(parse_qs(query).get("size", ["0"])[0])
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))])
+        return _big(size)
     if query:
         try:
             work_ms = float(parse_qs(query).get("work_ms", ["0"])[0])

@@ -117,7 +117,7 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_POOL_SIZE": 20,
     "PROXY_VERIFY": True,
     "PROXY_CLIENT_CERT": None,
-    "PROXY_CHUNK_SIZE": 64 * 1024,
+    "PROXY_CHUNK_SIZE": 256 * 1024,
     "REQUEST_BODY_TIMEOUT": 30.0,
 }
 

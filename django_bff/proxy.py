@@ -460,6 +460,11 @@ def _upstream_headers(request: HttpRequest, token_headers: dict[str, str], forwa
     return headers
 
 
+#: Request bodies are read from the server in pieces of at least this size: servers' readers (gunicorn's)
+#: cost per call, so 1 MiB reads move an upload about twice as fast as 64 KiB ones (benchmarks, B3).
+_UPLOAD_CHUNK = 512 * 1024
+
+
 class _Body:
     """The request body, read from the server's input in chunks, never whole.
 
@@ -807,7 +812,7 @@ class RemoteAPIView(View):
     ) -> urllib3.HTTPResponse:
         headers = _upstream_headers(request, _token_headers(result, method, url, nonce), self.forward_headers)
         telemetry.inject(headers)  # the upstream span's W3C traceparent, when there is one
-        body = _Body(request, length, chunk_size) if length else None
+        body = _Body(request, length, max(chunk_size, _UPLOAD_CHUNK)) if length else None
         if body is not None:
             headers["Content-Length"] = str(length)  # sent as is, never chunked
         try:

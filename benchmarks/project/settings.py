@@ -79,6 +79,8 @@ BFF = {
     # stream.py: 256 MiB uploads through the proxy.
     "MAX_REQUEST_BODY": int(os.environ.get("BENCH_MAX_REQUEST_BODY", str(10 * 1024 * 1024))),
 }
+if os.environ.get("BENCH_CHUNK_SIZE"):
+    BFF["PROXY_CHUNK_SIZE"] = int(os.environ["BENCH_CHUNK_SIZE"])
 if os.environ.get("BENCH_DB_SESSIONS"):
     BFF.pop("USER_TOKEN_STORE")
 
