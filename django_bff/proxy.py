@@ -563,7 +563,9 @@ def _response_chunks(body: _UpstreamBody) -> Generator[bytes, None, None]:
                 yield chunk
         else:
             while True:
-                chunk = upstream.read1(chunk_size, decode_content=False)
+                # No larger than what is left: read1() allocates the size it is asked for.
+                left = upstream.length_remaining
+                chunk = upstream.read1(min(chunk_size, left) if left else chunk_size, decode_content=False)
                 if not chunk:
                     break
                 size += len(chunk)
