@@ -535,34 +535,6 @@ def print_table(rows: list[dict[str, Any]], repeats: int) -> None:
         )
 
 
-def profile_table(timer_dir: Path) -> dict[str, dict[str, dict[str, float]]]:
-    """Merge the workers' timer dumps: {request kind: {phase: {calls, wall_us, cpu_us}}} per request."""
-    merged: dict[str, dict[str, list[float]]] = {}
-    for dump in sorted(timer_dir.glob("*.json")):
-        for kind, phases in json.loads(dump.read_text()).items():
-            for phase, (calls, wall, cpu) in phases.items():
-                entry = merged.setdefault(kind, {}).setdefault(phase, [0, 0.0, 0.0])
-                entry[0] += calls
-                entry[1] += wall
-                entry[2] += cpu
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for kind, phases in merged.items():
-        if "work_ms=" not in kind:
-            continue  # the checks before the runs
-        requests = phases.get("request: WSGI call to body closed", [0])[0]
-        if not requests:
-            continue
-        out[kind] = {
-            phase: {
-                "calls_per_request": round(calls / requests, 2),
-                "wall_us_per_request": round(1e6 * wall / requests),
-                "cpu_us_per_request": round(1e6 * cpu / requests),
-            }
-            for phase, (calls, wall, cpu) in sorted(phases.items(), key=lambda kv: -kv[1][1])
-        }
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per path and run")
@@ -592,14 +564,9 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         default=None,
-        help="results file (default results/b1.json, results/b1-profile.json with --profile)",
+        help="results file (default results/b1.json)",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the temporary directory with server logs")
-    parser.add_argument(
-        "--profile",
-        action="store_true",
-        help="instead of the benchmark: one run of bff and revproxy per work time with phase timers in Django",
-    )
     parser.add_argument(
         "--hold",
         type=float,
@@ -615,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or "direct" not in args.paths:
         parser.error(f"unknown configurations or paths: {unknown}" if unknown else "the paths must include direct")
     if args.out is None:
-        args.out = HERE / "results" / ("b1-profile.json" if args.profile else "b1.json")
+        args.out = HERE / "results" / "b1.json"
     # SIGTERM (e.g. from timeout(1)) unwinds through the finally below, which stops the servers.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
@@ -637,14 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         BENCH_UPSTREAM=upstream_url,
         BENCH_CONN_MAX_AGE=str(args.conn_max_age),
     )
-    env.pop("BENCH_TIMERS_DIR", None)
     django_env = dict(env)
-    django_extra: list[str] = []
-    timer_dir = tmp / "timers"
-    if args.profile:
-        timer_dir.mkdir()
-        django_env["BENCH_TIMERS_DIR"] = str(timer_dir)
-        django_extra = ["-c", str(HERE / "project" / "gunicorn_timers.py")]
     gunicorn_common = [
         "-k", "gthread",
         "-w", str(args.workers),
@@ -657,7 +617,6 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     runs: list[dict[str, Any]] = []
-    components: dict[str, dict[str, float]] = {}
     try:
         print(f"starting redis, upstream and Django on {HOST} (logs in {tmp})", flush=True)
         procs.start(
@@ -693,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_for_redis(redis_port, procs)
         wait_for_http(upstream_port, "/ready", procs)
 
-        configs = ["production"] if args.profile or args.hold else args.configs
+        configs = ["production"] if args.hold else args.configs
         for config in configs:
             print(f"== configuration: {config}", flush=True)
             config_env = {**env, **CONFIGS[config]}
@@ -720,7 +679,6 @@ def main(argv: list[str] | None = None) -> int:
                     "-b",
                     f"{HOST}:{django_port}",
                     *gunicorn_common,
-                    *django_extra,
                 ],
                 {**django_env, **CONFIGS[config]},
             )
@@ -769,8 +727,8 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(1)
                 return 0
 
-            paths = ("bff", "revproxy") if args.profile else tuple(args.paths)
-            repeats = 1 if args.profile else args.repeats
+            paths = tuple(args.paths)
+            repeats = args.repeats
             total = repeats * len(works) * len(paths)
             done = 0
             for repeat in range(repeats):
@@ -813,21 +771,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"  other load {result['other_busy_cores']:4.2f} cores",
                             flush=True,
                         )
-            if not args.profile:
-                procs.stop("django")
-        if args.profile:
-            print("timing each step alone (one thread, no load)...", flush=True)
-            measured = subprocess.run(
-                [sys.executable, "-m", "benchmarks.project.components", session["session_key"]],
-                cwd=REPO,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            if measured.returncode != 0:
-                raise RuntimeError(f"components failed:\n{measured.stdout}\n{measured.stderr}")
-            components = json.loads(measured.stdout.strip().splitlines()[-1])
+            procs.stop("django")
     except Exception:
         for name, _ in procs.started:
             tail = procs.log_tail(name)
@@ -835,8 +779,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"--- {name} log (tail) ---\n{tail}", file=sys.stderr)
         raise
     finally:
-        procs.stop_all()  # the Django workers write their timer dumps (--profile) as they exit
-        profile = profile_table(timer_dir) if args.profile and timer_dir.exists() else {}
+        procs.stop_all()
         if args.keep_logs:
             print(f"logs kept in {tmp}")
         else:
@@ -871,33 +814,6 @@ def main(argv: list[str] | None = None) -> int:
         "retries": args.retries,
     }
     load_after = Path("/proc/loadavg").read_text().split()[:3]
-    if args.profile:
-        print("\neach step alone, one thread, no load (microseconds):")
-        for name, v in components.items():
-            print(f"  {name:<60} p50 {v['p50_us']:>8.1f}  mean {v['mean_us']:>8.1f}")
-        print("\nphase timers per request (wall / thread CPU, microseconds):")
-        for kind, phases in profile.items():
-            print(f"\n{kind}")
-            for phase, v in phases.items():
-                print(
-                    f"  {phase:<48} {v['calls_per_request']:>5.2f} calls {v['wall_us_per_request']:>7} us wall"
-                    f" {v['cpu_us_per_request']:>7} us cpu"
-                )
-        data = {
-            "benchmark": "B1 proxy overhead, phase timers",
-            "components": components,
-            "method": method,
-            "machine": machine_info(),
-            "runs": runs,
-            "phases": profile,
-            "loadavg_before": load_before,
-            "loadavg_after": load_after,
-        }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(data, indent=2) + "\n")
-        print(f"\nwrote {args.out}")
-        return 0
-
     rows = summarize(runs, works)
     print_table(rows, args.repeats)
     result_aims = aims(rows)
