@@ -771,8 +771,9 @@ class RemoteAPIView(View):
         return upstream
 
     def _log(self, request: HttpRequest, method: str, url: str, status: int, started: float) -> None:
-        elapsed = (time.monotonic() - started) * 1000
-        logger.info("%s %s -> %s %s in %.0f ms", method, request.path, _loggable(url), status, elapsed)
+        if logger.isEnabledFor(logging.INFO):  # the URL is rebuilt without its query only when it is logged
+            elapsed = (time.monotonic() - started) * 1000
+            logger.info("%s %s -> %s %s in %.0f ms", method, request.path, _loggable(url), status, elapsed)
 
     def _traced(
         self, request: HttpRequest, method: str, url: str, result: Any, length: int, chunk_size: int

@@ -594,9 +594,45 @@ def _refresh_flow(
 # --- public API -----------------------------------------------------------------------------
 
 
+_PLAIN = UserTokenRequestParameters()
+
+
+def _kept(request: HttpRequest, parameters: UserTokenRequestParameters) -> UserToken | None:
+    """The straight line of the hot path: a token in memory that needs no refresh (no flow, no I/O)."""
+    if parameters.force_renewal:
+        return None
+    kept = _recall(_memory_key(request, parameters))
+    if kept is None or kept.needs_refresh(bff_settings.refresh_before_expiration):
+        return None
+    return kept
+
+
+def _logged_in_for_sure(request: HttpRequest) -> bool:
+    """True when the session proves the login; anything else (or an outage) is the flow's to answer."""
+    try:
+        return hasattr(request, "session") and session_login(request) is True
+    except Exception as e:
+        if is_storage_error(e):
+            return False
+        raise
+
+
+async def _alogged_in_for_sure(request: HttpRequest) -> bool:
+    try:
+        return hasattr(request, "session") and await asession_login(request) is True
+    except Exception as e:
+        if is_storage_error(e):
+            return False
+        raise
+
+
 def get_user_access_token(request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> TokenResult:
     """The current user's access token, refreshed when needed. Never raises for protocol errors."""
-    flow = _user_token_flow(request, parameters or UserTokenRequestParameters())
+    parameters = parameters or _PLAIN
+    kept = _kept(request, parameters)
+    if kept is not None and _logged_in_for_sure(request):
+        return TokenResult(token=kept)
+    flow = _user_token_flow(request, parameters)
     result: TokenResult = _run_sync(_storage_guarded(flow, "user token"))
     return result
 
@@ -605,7 +641,11 @@ async def aget_user_access_token(
     request: HttpRequest, parameters: UserTokenRequestParameters | None = None
 ) -> TokenResult:
     """Async twin of :func:`get_user_access_token`."""
-    flow = _user_token_flow(request, parameters or UserTokenRequestParameters())
+    parameters = parameters or _PLAIN
+    kept = _kept(request, parameters)
+    if kept is not None and await _alogged_in_for_sure(request):
+        return TokenResult(token=kept)
+    flow = _user_token_flow(request, parameters)
     result: TokenResult = await _run_async(_storage_guarded(flow, "user token"))
     return result
 

@@ -121,9 +121,35 @@ def test_neither_flow_loads_the_user_of_a_bff_login(user: Any) -> None:
     token = fresh_token()
     bff_login(client, user, token)
     for get in (get_user_access_token, async_to_sync(aget_user_access_token)):
-        request = session_request(client)
-        request.user = SimpleLazyObject(lambda: pytest.fail("the user row was loaded"))
-        assert get(request).token == token
+        for _call in range(2):  # from the store, then from the worker's memory
+            request = session_request(client)
+            request.user = SimpleLazyObject(lambda: pytest.fail("the user row was loaded"))
+            assert get(request).token == token
+
+
+def test_an_outage_on_the_straight_line_is_the_flows_to_answer(user: Any, monkeypatch: Any) -> None:
+    from asgiref.sync import async_to_sync
+    from django.db import OperationalError
+
+    import django_bff.token_manager as manager
+    from django_bff.tokens import TokenError
+    from tests.support.sessions import session_request
+
+    client = Client()
+    bff_login(client, user, fresh_token())
+    assert manager.get_user_access_token(session_request(client)).error is None  # now in memory
+
+    def down(request: Any) -> Any:
+        raise OperationalError("the session storage is down")
+
+    async def adown(request: Any) -> Any:
+        raise OperationalError("the session storage is down")
+
+    monkeypatch.setattr(manager, "session_login", down)
+    monkeypatch.setattr(manager, "asession_login", adown)
+    for get in (manager.get_user_access_token, async_to_sync(manager.aget_user_access_token)):
+        result = get(session_request(client))
+        assert result.error is TokenError.STORAGE_UNAVAILABLE and result.retry_after
 
 
 # --- the worker's memory of tokens (BFF["TOKEN_MEMORY_TTL"]) ----------------------------------------------
