@@ -134,6 +134,52 @@ def wait_for_redis(port: int, procs: Processes) -> None:
     raise RuntimeError("redis-server did not answer PING in time")
 
 
+def start_redis(procs: Processes, port: int, env: dict[str, str]) -> None:
+    """redis-server on ``port``, no persistence, its files in the run's directory; waits for PING."""
+    argv = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+    procs.start("redis", [*argv, "--dir", str(procs.logdir)], env)
+    wait_for_redis(port, procs)
+
+
+def start_gunicorn(
+    procs: Processes, name: str, app: str, port: int, options: list[str], env: dict[str, str], ready: str
+) -> subprocess.Popen[bytes]:
+    """gunicorn serving ``app`` on ``port`` with ``options``; waits until ``ready`` answers 200."""
+    argv = [sys.executable, "-m", "gunicorn", app, "-b", f"{HOST}:{port}", *options]
+    process = procs.start(name, argv, env)
+    wait_for_http(port, ready, procs)
+    return process
+
+
+def setup_session(env: dict[str, str]) -> str:
+    """A logged-in session for the benchmark project (``project/setup_session.py``); its Cookie header."""
+    setup = subprocess.run(
+        [sys.executable, "-m", "benchmarks.project.setup_session"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if setup.returncode != 0:
+        raise RuntimeError(f"session setup failed:\n{setup.stdout}\n{setup.stderr}")
+    session = json.loads(setup.stdout.strip().splitlines()[-1])
+    return f"{session['cookie_name']}={session['session_key']}"
+
+
+def bench_env(tmp: Path, redis_port: int, upstream_port: int, **extra: str) -> dict[str, str]:
+    """The environment of the benchmark project's processes."""
+    return dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        DJANGO_SETTINGS_MODULE="benchmarks.project.settings",
+        BENCH_REDIS_URL=f"redis://{HOST}:{redis_port}/0",
+        BENCH_DB=str(tmp / "bench.sqlite3"),
+        BENCH_UPSTREAM=f"http://{HOST}:{upstream_port}",
+        **extra,
+    )
+
+
 def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection(HOST, port, timeout=10)
     try:
@@ -595,16 +641,7 @@ def main(argv: list[str] | None = None) -> int:
     procs = Processes(tmp)
     redis_port, upstream_port, django_port = free_port(), free_port(), free_port()
     upstream_url = f"http://{HOST}:{upstream_port}"
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(REPO),
-        DJANGO_SETTINGS_MODULE="benchmarks.project.settings",
-        BENCH_REDIS_URL=f"redis://{HOST}:{redis_port}/0",
-        BENCH_DB=str(tmp / "bench.sqlite3"),
-        BENCH_UPSTREAM=upstream_url,
-        BENCH_CONN_MAX_AGE=str(args.conn_max_age),
-    )
-    django_env = dict(env)
+    env = bench_env(tmp, redis_port, upstream_port, BENCH_CONN_MAX_AGE=str(args.conn_max_age))
     gunicorn_common = [
         "-k", "gthread",
         "-w", str(args.workers),
@@ -619,70 +656,23 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     try:
         print(f"starting redis, upstream and Django on {HOST} (logs in {tmp})", flush=True)
-        procs.start(
-            "redis",
-            [
-                "redis-server",
-                "--port",
-                str(redis_port),
-                "--bind",
-                HOST,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(tmp),
-            ],
-            env,
-        )
-        procs.start(
-            "upstream",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "benchmarks.upstream:app",
-                "-b",
-                f"{HOST}:{upstream_port}",
-                *gunicorn_common,
-            ],
-            env,
-        )
-        wait_for_redis(redis_port, procs)
-        wait_for_http(upstream_port, "/ready", procs)
+        start_redis(procs, redis_port, env)
+        start_gunicorn(procs, "upstream", "benchmarks.upstream:app", upstream_port, gunicorn_common, env, "/ready")
 
         configs = ["production"] if args.hold else args.configs
         for config in configs:
             print(f"== configuration: {config}", flush=True)
             config_env = {**env, **CONFIGS[config]}
-            setup = subprocess.run(
-                [sys.executable, "-m", "benchmarks.project.setup_session"],
-                cwd=REPO,
-                env=config_env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            if setup.returncode != 0:
-                raise RuntimeError(f"session setup failed:\n{setup.stdout}\n{setup.stderr}")
-            session = json.loads(setup.stdout.strip().splitlines()[-1])
-            cookie = f"{session['cookie_name']}={session['session_key']}"
-
-            procs.start(
+            cookie = setup_session(config_env)
+            start_gunicorn(
+                procs,
                 "django",
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "benchmarks.project.wsgi:application",
-                    "-b",
-                    f"{HOST}:{django_port}",
-                    *gunicorn_common,
-                ],
-                {**django_env, **CONFIGS[config]},
+                "benchmarks.project.wsgi:application",
+                django_port,
+                gunicorn_common,
+                config_env,
+                "/revproxy/ready",
             )
-            wait_for_http(django_port, "/revproxy/ready", procs)
 
             # Proof that each path does what it claims, before anything is measured.
             headers = {"Cookie": cookie, "X-CSRF": "1"}

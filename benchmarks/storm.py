@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,7 +38,16 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.run import HOST, Processes, free_port, machine_info, wait_for_http, wait_for_redis  # noqa: E402
+from benchmarks.run import (  # noqa: E402
+    HOST,
+    Processes,
+    bench_env,
+    free_port,
+    machine_info,
+    setup_session,
+    start_gunicorn,
+    start_redis,
+)
 
 
 class TokenEndpoint:
@@ -144,64 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     procs = Processes(tmp)
     idp = TokenEndpoint(args.idp_ms / 1000)
     redis_port, upstream_port, django_port = free_port(), free_port(), free_port()
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(REPO),
-        DJANGO_SETTINGS_MODULE="benchmarks.project.settings",
-        BENCH_REDIS_URL=f"redis://{HOST}:{redis_port}/0",
-        BENCH_DB=str(tmp / "bench.sqlite3"),
-        BENCH_UPSTREAM=f"http://{HOST}:{upstream_port}",
-        BENCH_ISSUER=idp.url,
-        BENCH_CONN_MAX_AGE="0",
-    )
+    env = bench_env(tmp, redis_port, upstream_port, BENCH_ISSUER=idp.url, BENCH_CONN_MAX_AGE="0")
     common = ["-k", "gthread", "--keep-alive", "30", "--log-level", "warning", "--graceful-timeout", "5"]
     rounds: list[dict[str, Any]] = []
     try:
-        procs.start(
-            "redis",
-            ["redis-server", "--port", str(redis_port), "--bind", HOST, "--save", "", "--dir", str(tmp)],
-            env,
-        )
-        procs.start(
-            "upstream",
-            [sys.executable, "-m", "gunicorn", "benchmarks.upstream:app", "-b", f"{HOST}:{upstream_port}", *common]
-            + ["-w", "2", "--threads", "16"],
-            env,
-        )
-        wait_for_redis(redis_port, procs)
-        wait_for_http(upstream_port, "/ready", procs)
-        procs.start(
-            "django",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "benchmarks.project.wsgi:application",
-                "-b",
-                f"{HOST}:{django_port}",
-                *common,
-                "-w",
-                str(args.workers),
-                "--threads",
-                str(args.threads),
-                "--reuse-port",
-            ],
-            env,
-        )
-        wait_for_http(django_port, "/revproxy/ready", procs)
+        start_redis(procs, redis_port, env)
+        upstream_options = [*common, "-w", "2", "--threads", "16"]
+        start_gunicorn(procs, "upstream", "benchmarks.upstream:app", upstream_port, upstream_options, env, "/ready")
+        django_options = [*common, "-w", str(args.workers), "--threads", str(args.threads), "--reuse-port"]
+        app = "benchmarks.project.wsgi:application"
+        start_gunicorn(procs, "django", app, django_port, django_options, env, "/revproxy/ready")
         for number in range(1 - args.warmup_rounds, args.rounds + 1):
-            setup = subprocess.run(
-                [sys.executable, "-m", "benchmarks.project.setup_session"],
-                cwd=REPO,
-                env={**env, "BENCH_EXPIRED": "1"},
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            if setup.returncode != 0:
-                raise RuntimeError(f"session setup failed:\n{setup.stdout}\n{setup.stderr}")
-            session = json.loads(setup.stdout.strip().splitlines()[-1])
-            cookie = f"{session['cookie_name']}={session['session_key']}"
+            cookie = setup_session({**env, "BENCH_EXPIRED": "1"})
             idp.reset()
             barrier = threading.Barrier(args.calls)
             answers: list[dict[str, Any]] = [{} for _ in range(args.calls)]

@@ -27,7 +27,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,16 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.run import HOST, Processes, free_port, machine_info, wait_for_http, wait_for_redis  # noqa: E402
+from benchmarks.run import (  # noqa: E402
+    HOST,
+    Processes,
+    bench_env,
+    free_port,
+    machine_info,
+    setup_session,
+    start_gunicorn,
+    start_redis,
+)
 
 MIB = 1024 * 1024
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -143,63 +151,17 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bff-stream-"))
     procs = Processes(tmp)
     redis_port, upstream_port, django_port = free_port(), free_port(), free_port()
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(REPO),
-        DJANGO_SETTINGS_MODULE="benchmarks.project.settings",
-        BENCH_REDIS_URL=f"redis://{HOST}:{redis_port}/0",
-        BENCH_DB=str(tmp / "bench.sqlite3"),
-        BENCH_UPSTREAM=f"http://{HOST}:{upstream_port}",
-        BENCH_MAX_REQUEST_BODY=str(args.size + MIB),
-        BENCH_CONN_MAX_AGE="0",
-    )
+    env = bench_env(tmp, redis_port, upstream_port, BENCH_MAX_REQUEST_BODY=str(args.size + MIB), BENCH_CONN_MAX_AGE="0")
     common = ["-k", "gthread", "--keep-alive", "30", "--log-level", "warning", "--timeout", "300"]
     transfers: list[dict[str, Any]] = []
     peak_measured = True
     try:
-        procs.start(
-            "redis",
-            ["redis-server", "--port", str(redis_port), "--bind", HOST, "--save", "", "--dir", str(tmp)],
-            env,
-        )
-        procs.start(
-            "upstream",
-            [sys.executable, "-m", "gunicorn", "benchmarks.upstream:app", "-b", f"{HOST}:{upstream_port}", *common]
-            + ["-w", "1", "--threads", "4"],
-            env,
-        )
-        wait_for_redis(redis_port, procs)
-        wait_for_http(upstream_port, "/ready", procs)
-        setup = subprocess.run(
-            [sys.executable, "-m", "benchmarks.project.setup_session"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if setup.returncode != 0:
-            raise RuntimeError(f"session setup failed:\n{setup.stdout}\n{setup.stderr}")
-        session = json.loads(setup.stdout.strip().splitlines()[-1])
-        cookie = f"{session['cookie_name']}={session['session_key']}"
-        django = procs.start(
-            "django",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "benchmarks.project.wsgi:application",
-                "-b",
-                f"{HOST}:{django_port}",
-                *common,
-                "-w",
-                "1",
-                "--threads",
-                "4",
-            ],
-            env,
-        )
-        wait_for_http(django_port, "/revproxy/ready", procs)
+        start_redis(procs, redis_port, env)
+        options = [*common, "-w", "1", "--threads", "4"]
+        start_gunicorn(procs, "upstream", "benchmarks.upstream:app", upstream_port, options, env, "/ready")
+        cookie = setup_session(env)
+        app = "benchmarks.project.wsgi:application"
+        django = start_gunicorn(procs, "django", app, django_port, options, env, "/revproxy/ready")
         worker = worker_pid(django.pid)
         # Warm: the pools, the imports, a first body each way.
         download(django_port, "/bff/big", cookie, 4 * MIB)
