@@ -162,3 +162,21 @@ def test_the_strict_engines_read_and_write_what_the_plain_ones_do(engine: Any) -
     strict["b"] = 2
     strict.save()
     assert engine(strict.session_key).load() == {"b": 2}
+
+
+def test_a_cache_session_index_that_is_down_is_an_outage(settings: Any, dead_cache: str) -> None:
+    """A login records its session in the index: with the index's cache down, the login answers 503."""
+    from django_bff.sessions import get_session_index, record_session
+    from tests.conftest import new_request
+
+    settings.BFF = {
+        **settings.BFF,
+        "SESSION_INDEX": {"BACKEND": "django_bff.sessions.CacheSessionIndex", "OPTIONS": {"CACHE": dead_cache}},
+    }
+    request = new_request()
+    with pytest.raises(Exception) as info:
+        record_session(request, "alice", "s1", user="1")
+    assert is_storage_error(info.value)
+    with pytest.raises(Exception) as found:
+        get_session_index().find(sub="alice")
+    assert is_storage_error(found.value)
