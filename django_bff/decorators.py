@@ -31,8 +31,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from django_bff.antiforgery import check_antiforgery
 from django_bff.exceptions import AntiforgeryRequired
-from django_bff.proxy import check_antiforgery
 from django_bff.responses import error_response, response_for
 
 __all__ = ["bff_api"]

@@ -24,8 +24,8 @@ from typing import Any
 from rest_framework import exceptions, permissions  # type: ignore[import-untyped]
 from rest_framework.authentication import SessionAuthentication  # type: ignore[import-untyped]
 
+from django_bff.antiforgery import check_antiforgery
 from django_bff.exceptions import AntiforgeryRequired
-from django_bff.proxy import check_antiforgery
 
 __all__ = ["BFFAPIPermission", "BFFSessionAuthentication", "AntiforgeryFailed", "NotAuthenticated"]
 

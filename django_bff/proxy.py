@@ -71,12 +71,11 @@ from urllib3.exceptions import HeaderParsingError
 from urllib3.util.response import assert_header_parsing
 
 from django_bff import dpop, telemetry
+from django_bff.antiforgery import check_antiforgery, check_csrf_header
 from django_bff.conf import bff_settings, on_reload
 from django_bff.exceptions import (
-    AntiforgeryRequired,
     BFFError,
     BFFImproperlyConfigured,
-    CsrfFailed,
     InvalidContentLength,
     InvalidProxyPath,
     LengthRequired,
@@ -234,44 +233,6 @@ _MALFORMED_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 #: RFC 3986 pchar, less "%": what a segment may hold unencoded.
 _SEGMENT_SAFE = "-._~!$&'()*+,;=:@"
 _SUPPORTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-# --- the anti-forgery header ------------------------------------------------------------
-
-
-def check_antiforgery(request: HttpRequest) -> None:
-    """Raise :class:`AntiforgeryRequired` unless the request carries the anti-forgery header.
-
-    A cross-site page cannot send a custom header without a CORS preflight, which
-    the BFF never grants, so its presence proves the call came from our own app.
-    """
-    name = bff_settings.ANTIFORGERY_HEADER
-    if request.headers.get(name) != bff_settings.ANTIFORGERY_VALUE:
-        security_logger.info(
-            "BFF API call without the %s header refused: %s %r", name, request.method, request.path[:200]
-        )
-        raise AntiforgeryRequired(f"the {name} header is required")
-
-
-def check_csrf_header(request: HttpRequest) -> None:
-    """Django's CSRF check, with the token from its header (``X-CSRFToken``), never from the body.
-
-    For routes that opt out of the anti-forgery header. The body is what the proxy
-    forwards, so it must not be parsed here: the check runs as for a PUT, whose
-    token Django only looks for in the header.
-    """
-    from django.middleware.csrf import CsrfViewMiddleware
-
-    method = request.method
-    if method in ("GET", "HEAD", "OPTIONS", "TRACE"):
-        return
-    request.method = "PUT" if method == "POST" else method
-    try:
-        refusal = CsrfViewMiddleware(lambda r: None).process_view(request, lambda r: None, (), {})  # type: ignore[arg-type,return-value]
-    finally:
-        request.method = method
-    if refusal is not None:
-        raise CsrfFailed("CSRF token missing or incorrect")
 
 
 # --- the path -------------------------------------------------------------------------------

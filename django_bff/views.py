@@ -38,6 +38,7 @@ from mozilla_django_oidc.views import (  # type: ignore[import-untyped]
 )
 
 from django_bff import crypto
+from django_bff.antiforgery import check_antiforgery
 from django_bff.backchannel import get_endpoint
 from django_bff.clients import get_client
 from django_bff.conf import bff_settings
@@ -45,7 +46,6 @@ from django_bff.exceptions import AntiforgeryRequired, BFFError, InvalidLogoutTo
 from django_bff.faults import is_storage_error, storage_unavailable
 from django_bff.logout_tokens import forget_jti, remember_jti, validate_logout_token
 from django_bff.middleware import dont_slide, will_slide
-from django_bff.proxy import check_antiforgery
 from django_bff.receivers import SESSION_ID_TOKEN_KEY, _unverified_claims
 from django_bff.responses import error_response, response_for
 from django_bff.sessions import (

@@ -38,6 +38,7 @@ PUBLIC = {
         "TokenExchangeAccessTokenRetriever",
     },
     "django_bff.proxy": {"remote_api", "RemoteAPIView"},
+    "django_bff.antiforgery": {"check_antiforgery", "check_csrf_header"},
     "django_bff.decorators": {"bff_api"},
     "django_bff.drf": {"BFFAPIPermission"},
     "django_bff.responses": set(),
