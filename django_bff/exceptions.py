@@ -12,13 +12,14 @@ The tree::
     │   ├── TokenServiceUnavailable    down, slow, 5xx, not JSON or too large: transient (503)
     │   └── TokenRequestRejected       an OAuth error answer such as invalid_grant
     ├── AccessTokenUnavailable     no token to attach to an outgoing request (401 or 503)
-    ├── ProxyError                 a proxied call that cannot be made or completed
+    ├── BFFRequestError            a request a BFF endpoint refuses, nothing sent on (4xx; 400)
     │   ├── AntiforgeryRequired        the anti-forgery header is missing (401)
     │   ├── CsrfFailed                 a route without it lacks Django's CSRF token (403)
     │   ├── InvalidContentLength       a Content-Length that is not a number (400)
     │   ├── InvalidProxyPath           the path would leave the target (400; also SuspiciousOperation)
     │   ├── LengthRequired             a request body without Content-Length (411)
-    │   ├── RequestBodyTooLarge        over BFF["MAX_REQUEST_BODY"] (413)
+    │   └── RequestBodyTooLarge        over BFF["MAX_REQUEST_BODY"] (413)
+    ├── UpstreamError              the remote API failed a proxied call (5xx; 502); alias ProxyError
     │   ├── UpstreamUnavailable        the remote API cannot be reached (502)
     │   │   └── UpstreamInvalidResponse    its answer cannot be read (502)
     │   └── UpstreamTimeout            the remote API did not answer in time (504)
@@ -28,6 +29,13 @@ The tree::
 Runtime errors carry ``status_code`` and ``default_code``, the HTTP status and
 code a BFF endpoint answers with. Messages never contain a token, a secret or an
 upstream body.
+
+The browser's faults and the remote API's are separate branches:
+:class:`BFFRequestError` (4xx), raised by the checks of every BFF endpoint (the
+anti-forgery header first) and of the proxy, and :class:`UpstreamError` (5xx),
+raised by the proxy when the remote API fails it. :data:`ProxyError` is
+:class:`UpstreamError` under its former name; it no longer catches the request
+errors, which were under it until the branches were split.
 """
 
 from __future__ import annotations
@@ -45,13 +53,15 @@ __all__ = [
     "TokenServiceUnavailable",
     "TokenRequestRejected",
     "AccessTokenUnavailable",
-    "ProxyError",
+    "BFFRequestError",
     "AntiforgeryRequired",
     "CsrfFailed",
     "InvalidContentLength",
     "InvalidProxyPath",
     "LengthRequired",
     "RequestBodyTooLarge",
+    "UpstreamError",
+    "ProxyError",
     "UpstreamUnavailable",
     "UpstreamInvalidResponse",
     "UpstreamTimeout",
@@ -165,42 +175,72 @@ class AccessTokenUnavailable(BFFError):
             self.status_code = 502
 
 
-class ProxyError(BFFError):
-    """A proxied call that cannot be made or completed."""
+class BFFRequestError(BFFError):
+    """A request a BFF endpoint refuses as the browser sent it, before any token work or upstream call."""
 
-    status_code = 502
-    default_code = "proxy_error"
+    status_code = 400
+    default_code = "bad_request"
 
 
-class AntiforgeryRequired(ProxyError):
+class AntiforgeryRequired(BFFRequestError):
     """The anti-forgery header (``X-CSRF: 1`` by default) is missing or wrong."""
 
     status_code = 401
     default_code = "antiforgery_header_required"
 
 
-class InvalidProxyPath(ProxyError, SuspiciousOperation):
+class CsrfFailed(BFFRequestError):
+    """A route that opted out of the anti-forgery header was called without Django's CSRF token."""
+
+    status_code = 403
+    default_code = "csrf_failed"
+
+
+class InvalidContentLength(BFFRequestError):
+    """The Content-Length header is not a non-negative integer."""
+
+    status_code = 400
+    default_code = "invalid_content_length"
+
+
+class InvalidProxyPath(BFFRequestError, SuspiciousOperation):
     """The requested path would leave the target's path, or is malformed."""
 
     status_code = 400
     default_code = "invalid_path"
 
 
-class LengthRequired(ProxyError):
+class LengthRequired(BFFRequestError):
     """A request body sent without Content-Length (chunked), which WSGI cannot stream."""
 
     status_code = 411
     default_code = "length_required"
 
 
-class RequestBodyTooLarge(ProxyError):
+class RequestBodyTooLarge(BFFRequestError):
     """The request body is larger than ``BFF["MAX_REQUEST_BODY"]``."""
 
     status_code = 413
     default_code = "request_body_too_large"
 
 
-class UpstreamUnavailable(ProxyError):
+class UpstreamError(BFFError):
+    """A proxied call that cannot be made or completed on the remote API's side.
+
+    Its code is ``proxy_error``, that of :data:`ProxyError`, which is this class
+    under its name from before the request errors got a branch of their own.
+    """
+
+    status_code = 502
+    default_code = "proxy_error"
+
+
+#: :class:`UpstreamError` under the name it had while the request errors were under
+#: it too: ``except ProxyError`` now catches the upstream errors only.
+ProxyError = UpstreamError
+
+
+class UpstreamUnavailable(UpstreamError):
     """The remote API refused the connection or could not be reached."""
 
     status_code = 502
@@ -213,25 +253,11 @@ class UpstreamInvalidResponse(UpstreamUnavailable):
     default_code = "upstream_invalid_response"
 
 
-class UpstreamTimeout(ProxyError):
+class UpstreamTimeout(UpstreamError):
     """The remote API did not answer within ``BFF["PROXY_READ_TIMEOUT"]``."""
 
     status_code = 504
     default_code = "upstream_timeout"
-
-
-class CsrfFailed(ProxyError):
-    """A route that opted out of the anti-forgery header was called without Django's CSRF token."""
-
-    status_code = 403
-    default_code = "csrf_failed"
-
-
-class InvalidContentLength(ProxyError):
-    """The Content-Length header is not a non-negative integer."""
-
-    status_code = 400
-    default_code = "invalid_content_length"
 
 
 class InvalidLogoutToken(BFFError, SuspiciousOperation):

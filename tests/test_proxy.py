@@ -589,3 +589,37 @@ def test_upstream_dying_mid_body_cuts_the_response(routes: Any, browser: Browser
     thread.join()
     assert response.status_code == 200 and body(response) == b"partial"
     assert any("interrupted" in r.getMessage() for r in leak_guard.records)
+
+
+#: Every refusal of the proxy: its class, status and code, and its branch of the tree.
+REFUSALS = [
+    ("AntiforgeryRequired", 401, "antiforgery_header_required", "BFFRequestError"),
+    ("CsrfFailed", 403, "csrf_failed", "BFFRequestError"),
+    ("InvalidContentLength", 400, "invalid_content_length", "BFFRequestError"),
+    ("InvalidProxyPath", 400, "invalid_path", "BFFRequestError"),
+    ("LengthRequired", 411, "length_required", "BFFRequestError"),
+    ("RequestBodyTooLarge", 413, "request_body_too_large", "BFFRequestError"),
+    ("UpstreamUnavailable", 502, "upstream_unavailable", "UpstreamError"),
+    ("UpstreamInvalidResponse", 502, "upstream_invalid_response", "UpstreamError"),
+    ("UpstreamTimeout", 504, "upstream_timeout", "UpstreamError"),
+]
+
+
+@pytest.mark.parametrize(("name", "status", "code", "branch"), REFUSALS)
+def test_request_and_upstream_errors_are_separate_branches(name: str, status: int, code: str, branch: str) -> None:
+    from django_bff import exceptions
+
+    error = getattr(exceptions, name)
+    assert (error.status_code, error.default_code) == (status, code)
+    assert issubclass(error, getattr(exceptions, branch)) and issubclass(error, exceptions.BFFError)
+    other = "UpstreamError" if branch == "BFFRequestError" else "BFFRequestError"
+    assert not issubclass(error, getattr(exceptions, other))
+    assert issubclass(error, exceptions.ProxyError) == (branch == "UpstreamError")
+
+
+def test_the_branches_answer_their_own_defaults() -> None:
+    from django_bff.exceptions import BFFRequestError, ProxyError, UpstreamError
+
+    assert ProxyError is UpstreamError
+    assert (BFFRequestError.status_code, BFFRequestError.default_code) == (400, "bad_request")
+    assert (UpstreamError.status_code, UpstreamError.default_code) == (502, "proxy_error")
