@@ -47,7 +47,7 @@ from django.http import HttpRequest
 from django_bff import crypto
 from django_bff.conf import bff_settings, load_backend, on_reload
 from django_bff.exceptions import BFFImproperlyConfigured
-from django_bff.locks import CacheLock
+from django_bff.locks import CacheLock, Polling, Waited
 
 __all__ = [
     "SessionInfo",
@@ -284,11 +284,8 @@ class CacheSessionIndex(SessionIndex):
 
     def _locked(self, name: str) -> CacheLock:
         lock = CacheLock(self.cache, self._pointer_key("lock", name), timeout=10)
-        deadline = time.monotonic() + 10
-        while not lock.acquire():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the session index entry stayed locked")
-            time.sleep(0.02)
+        if lock.take(10, polling=Polling(first=0.02)) is Waited.TIMED_OUT:
+            raise TimeoutError("the session index entry stayed locked")
         return lock
 
     def _update(self, sub: str, change: Any) -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import time
 from importlib import import_module
 from typing import Any
 
@@ -48,7 +47,7 @@ from django.utils.crypto import get_random_string
 from django_bff import crypto
 from django_bff.conf import bff_settings, load_backend, on_reload
 from django_bff.exceptions import InvalidTokenStore, TokenStoreConflict, TokenStoreError
-from django_bff.locks import CacheLock
+from django_bff.locks import CacheLock, Waited
 from django_bff.tokens import UserToken, UserTokenRequestParameters
 
 __all__ = ["UserTokenStore", "RecordTokenStore", "SessionTokenStore", "CacheTokenStore", "get_token_store"]
@@ -234,11 +233,8 @@ class RecordTokenStore(UserTokenStore):
             ref = get_random_string(32, VALID_KEY_CHARS)
             request.session[SESSION_REF_KEY] = ref
         mutex = CacheLock(self.mutex_cache(), f"bff:store-mutex:{ref}", timeout=10)
-        deadline = time.monotonic() + self.mutex_wait
-        while not mutex.acquire():
-            if time.monotonic() > deadline:
-                raise TokenStoreError("timed out waiting to write the token record")
-            time.sleep(0.01)
+        if mutex.take(self.mutex_wait) is Waited.TIMED_OUT:
+            raise TokenStoreError("timed out waiting to write the token record")
         try:
             current = self._valid_record(self.read_record(ref))
             resource = _resource_key(parameters)
