@@ -484,7 +484,8 @@ def _check_retriever(value: Any, where: str, check_id: str) -> list[CheckMessage
 
 def _check_routes(user: dict[str, Any]) -> list[CheckMessage]:
     from django_bff.exceptions import BFFImproperlyConfigured
-    from django_bff.proxy import _validate_target, validate_forward_headers
+    from django_bff.proxy.headers import validate_forward_headers
+    from django_bff.proxy.paths import _validate_target
     from django_bff.tokens import TokenType
 
     routes = _value(user, "REMOTE_APIS")

@@ -559,7 +559,7 @@ def test_under_asgi_leaving_a_quiet_stream_frees_the_upstream_connection_at_once
 def test_interrupting_a_body_whose_connection_is_gone_is_harmless() -> None:
     import urllib3
 
-    from django_bff.proxy import _UpstreamBody
+    from django_bff.proxy.transport import _UpstreamBody
 
     body = _UpstreamBody(urllib3.HTTPResponse(body=b"", preload_content=False), 1024)
     body.interrupt()  # no socket to shut down (released, closed, or never had one)

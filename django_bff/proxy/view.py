@@ -1,0 +1,372 @@
+"""The proxy view: a route of the browser's ``/api/...`` calls, proxied to a remote API with a token attached.
+
+In the data flow it is where a call starts: :class:`RemoteAPIView` runs the
+steps of :mod:`django_bff.proxy` in order (anti-forgery check, path, body, then
+the retriever, which asks the token manager for the token, then the upstream
+call and the streamed answer), and turns every :class:`~django_bff.exceptions.BFFError`
+into its JSON answer. :func:`remote_api` and :func:`settings_routes` make its
+routes; OpenTelemetry's hooks (a counter per answer, a ``CLIENT`` span per
+upstream call) are here too.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from typing import Any
+
+import urllib3
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.urls import URLPattern, re_path
+from django.utils.decorators import classonlymethod
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from django_bff import dpop, telemetry
+from django_bff.antiforgery import check_antiforgery, check_csrf_header
+from django_bff.conf import bff_settings, on_reload
+from django_bff.exceptions import (
+    BFFError,
+    BFFImproperlyConfigured,
+    InvalidProxyPath,
+    UpstreamInvalidResponse,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from django_bff.proxy.headers import _copy_response_headers, _upstream_headers, validate_forward_headers
+from django_bff.proxy.paths import _loggable, _raw_path, _validate_target, build_upstream_url
+from django_bff.proxy.transport import (
+    _UPLOAD_CHUNK,
+    _AsyncUpstreamBody,
+    _Body,
+    _body_length,
+    _finish,
+    _unreadable,
+    _UpstreamBody,
+    get_proxy_pool,
+)
+from django_bff.responses import error_response, response_for
+from django_bff.retrievers import (
+    AccessTokenRetrievalContext,
+    AccessTokenRetrievalError,
+    AccessTokenRetriever,
+    BearerTokenResult,
+    DPoPTokenResult,
+    NoAccessTokenResult,
+    resolve_retriever_class,
+    retriever_class_for,
+)
+from django_bff.tokens import TokenType, UserTokenRequestParameters
+
+__all__ = ["remote_api", "RemoteAPIView", "settings_routes"]
+
+# The proxy package's one logger: docs/proxy.rst names it in its table of log lines.
+logger = logging.getLogger("django_bff.proxy")
+security_logger = logging.getLogger("django.security.django_bff")
+
+_SUPPORTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _token_headers(result: Any, method: str, url: str, nonce: str | None = None) -> dict[str, str]:
+    if isinstance(result, BearerTokenResult):
+        return {"Authorization": f"Bearer {result.access_token}"}
+    if isinstance(result, DPoPTokenResult):
+        proof = dpop.make_proof(result.dpop_jwk, method, url, result.access_token, nonce)
+        return {"Authorization": f"DPoP {result.access_token}", "DPoP": proof}
+    return {}
+
+
+class RemoteAPIView(View):
+    """Proxies every method under a route to ``upstream``. Made by :func:`remote_api`."""
+
+    upstream: str | None = None
+    token_type: TokenType = TokenType.USER
+    optional: bool = False
+    retriever_class: Any = None
+    client: str = "default"
+    antiforgery: bool = True
+    require_authentication: bool = False
+    allow_insecure: bool | None = None
+    user_token_request_parameters: UserTokenRequestParameters | None = None
+    #: Identity or routing headers this route forwards after all (see :func:`validate_forward_headers`).
+    forward_headers: frozenset[str] = frozenset()
+    #: The route's prefix (``http.route`` in the metrics and spans); :func:`remote_api` sets it.
+    route: str | None = None
+
+    @classonlymethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        upstream = initkwargs.get("upstream", cls.upstream)
+        _validate_target(upstream, initkwargs.get("allow_insecure", cls.allow_insecure))
+        if "token_type" in initkwargs:
+            initkwargs["token_type"] = TokenType(initkwargs["token_type"])
+        if initkwargs.get("retriever_class") is not None:
+            initkwargs["retriever_class"] = resolve_retriever_class(initkwargs["retriever_class"])
+        for name in ("optional", "antiforgery", "require_authentication"):
+            if not isinstance(initkwargs.get(name, getattr(cls, name)), bool):
+                raise BFFImproperlyConfigured(f"remote API option {name} must be True or False")
+        initkwargs["forward_headers"] = validate_forward_headers(
+            initkwargs.get("forward_headers", cls.forward_headers), bff_settings.ANTIFORGERY_HEADER
+        )
+        from django_bff.clients import client_names
+
+        client = initkwargs.get("client", cls.client)
+        if client not in client_names():
+            raise BFFImproperlyConfigured(f'unknown client {client!r}: add it to BFF["CLIENTS"]')
+        # Exempt from CsrfViewMiddleware always: it would parse a form body (and so
+        # consume the stream we forward). The view checks instead: the anti-forgery
+        # header, or with antiforgery=False Django's CSRF token from its header.
+        return csrf_exempt(super().as_view(**initkwargs))
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = error_response(405, "method_not_allowed")
+        response["Allow"] = ", ".join(sorted(_SUPPORTED_METHODS))
+        return response
+
+    def get_retriever(self, local_path: str) -> AccessTokenRetriever:
+        """A fresh retriever per request: the route's, else a matching pattern's, else the default."""
+        return retriever_class_for(self.retriever_class, local_path)()
+
+    def dispatch(self, request: HttpRequest, *args: Any, path: str = "", **kwargs: Any) -> HttpResponseBase:
+        response = self._dispatch(request, path)
+        if telemetry.ENABLED:
+            attributes = {
+                "http.route": self.route_name(),
+                "http.request.method": request.method,
+                "bff.status_class": telemetry.status_class(response.status_code),
+            }
+            telemetry.record("bff.proxy.requests", attributes)
+        return response
+
+    def route_name(self) -> str:
+        """The route as metrics and spans name it: its prefix, else its target."""
+        return self.route if self.route is not None else str(self.upstream)
+
+    def _dispatch(self, request: HttpRequest, path: str) -> HttpResponseBase:
+        if request.method not in _SUPPORTED_METHODS:
+            return self.http_method_not_allowed(request)
+        try:
+            return self.proxy(request, path)
+        except BFFError as e:
+            if isinstance(e, InvalidProxyPath):
+                # %r: a refused path may hold control characters meant to forge log lines.
+                security_logger.warning("refused proxy path %r: %s", request.path[:200], e)
+            elif e.status_code >= 500 and not isinstance(e, (UpstreamUnavailable, UpstreamTimeout)):
+                logger.error("proxy misconfigured for %r: %s", request.path[:200], e)
+            return response_for(e)
+
+    def proxy(self, request: HttpRequest, path: str) -> HttpResponseBase:
+        assert self.upstream is not None
+        if self.antiforgery:
+            check_antiforgery(request)
+        else:
+            check_csrf_header(request)
+        if self.require_authentication and not _logged_in(request):
+            return error_response(401, "not_authenticated")
+        url = build_upstream_url(self.upstream, path, request.META.get("QUERY_STRING", ""), _raw_path(request))
+        length = _body_length(request)
+
+        context = AccessTokenRetrievalContext(
+            request=request,
+            local_path=request.path,
+            api_address=self.upstream,
+            token_type=self.token_type,
+            optional=self.optional,
+            user_token_request_parameters=self.user_token_request_parameters or UserTokenRequestParameters(),
+            client_name=self.client,
+        )
+        result = self.get_retriever(request.path).get_access_token(context)
+        if isinstance(result, AccessTokenRetrievalError):
+            return error_response(result.status_code, result.error, result.retry_after)
+        if not isinstance(result, (BearerTokenResult, DPoPTokenResult, NoAccessTokenResult)):
+            raise BFFImproperlyConfigured(f"the retriever returned {type(result).__name__}, not an AccessTokenResult")
+
+        method = str(request.method)
+        chunk_size = int(bff_settings.PROXY_CHUNK_SIZE)
+        if telemetry.ENABLED:
+            return self._traced(request, method, url, result, length, chunk_size)
+        started = time.monotonic()
+        upstream = self.call_upstream(request, method, url, result, length, chunk_size)
+        self._log(request, method, url, upstream.status, started)
+        return self.make_response(request, upstream, chunk_size)
+
+    def call_upstream(
+        self, request: HttpRequest, method: str, url: str, result: Any, length: int, chunk_size: int
+    ) -> urllib3.HTTPResponse:
+        """The upstream call, and one more with the API's DPoP nonce when it asks for one."""
+        upstream = self.send(request, method, url, result, length, chunk_size)
+        nonce = dpop.wants_nonce(upstream.status, upstream.headers) if isinstance(result, DPoPTokenResult) else None
+        if nonce is not None and not length:
+            # RFC 9449 section 9: the API wants a nonce in the proof; one more try.
+            _finish(upstream, False)
+            upstream = self.send(request, method, url, result, length, chunk_size, nonce)
+        return upstream
+
+    def _log(self, request: HttpRequest, method: str, url: str, status: int, started: float) -> None:
+        if logger.isEnabledFor(logging.INFO):  # the URL is rebuilt without its query only when it is logged
+            elapsed = (time.monotonic() - started) * 1000
+            logger.info("%s %s -> %s %s in %.0f ms", method, request.path, _loggable(url), status, elapsed)
+
+    def _traced(
+        self, request: HttpRequest, method: str, url: str, result: Any, length: int, chunk_size: int
+    ) -> HttpResponseBase:
+        """:meth:`proxy`'s upstream part with a ``CLIENT`` span and the ``http.client.*`` metrics."""
+        attributes: dict[str, Any] = {
+            "http.request.method": method,
+            **telemetry.server_attributes(url),
+            "http.route": self.route_name(),
+        }
+        started = time.monotonic()
+        with telemetry.span(f"{method} {self.route_name()}", {**attributes, "url.full": _loggable(url)}) as span:
+            try:
+                upstream = self.call_upstream(request, method, url, result, length, chunk_size)
+            except BFFError as e:
+                span.error(e.default_code)
+                telemetry.observe(
+                    "http.client.request.duration", span.elapsed, {**attributes, "error.type": e.default_code}
+                )
+                raise
+            attributes["http.response.status_code"] = upstream.status
+            span.set("http.response.status_code", upstream.status)
+            if upstream.status >= 500:
+                span.error(str(upstream.status))
+        telemetry.observe("http.client.request.duration", time.monotonic() - started, attributes)
+        telemetry.observe("http.client.request.body.size", length, attributes)
+        self._log(request, method, url, upstream.status, started)
+        return self.make_response(request, upstream, chunk_size, attributes)
+
+    def send(
+        self,
+        request: HttpRequest,
+        method: str,
+        url: str,
+        result: Any,
+        length: int,
+        chunk_size: int,
+        nonce: str | None = None,
+    ) -> urllib3.HTTPResponse:
+        headers = _upstream_headers(request, _token_headers(result, method, url, nonce), self.forward_headers)
+        telemetry.inject(headers)  # the upstream span's W3C traceparent, when there is one
+        body = _Body(request, length, max(chunk_size, _UPLOAD_CHUNK)) if length else None
+        if body is not None:
+            headers["Content-Length"] = str(length)  # sent as is, never chunked
+        try:
+            response = get_proxy_pool().urlopen(
+                method,
+                url,
+                body=body,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=False,
+                timeout=urllib3.Timeout(
+                    connect=float(bff_settings.PROXY_CONNECT_TIMEOUT), read=float(bff_settings.PROXY_READ_TIMEOUT)
+                ),
+            )
+            assert isinstance(response, urllib3.HTTPResponse)
+        except urllib3.exceptions.InvalidHeader:  # conflicting Content-Length values
+            logger.warning("%s %s -> %s answered an invalid Content-Length", method, request.path, _loggable(url))
+            raise UpstreamInvalidResponse("the remote API answered an invalid Content-Length") from None
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            cause = getattr(e, "reason", None) or e
+            # NewConnectionError (refused, no route, no such host) is a ConnectTimeoutError subclass: 502, not 504.
+            timed_out = isinstance(cause, urllib3.exceptions.TimeoutError) and not isinstance(
+                cause, urllib3.exceptions.NewConnectionError
+            )
+            if timed_out:
+                logger.warning("%s %s -> %s timed out", method, request.path, _loggable(url))
+                raise UpstreamTimeout("the remote API did not answer in time") from None
+            logger.warning("%s %s -> %s failed: %s", method, request.path, _loggable(url), type(e).__name__)
+            raise UpstreamUnavailable("the remote API cannot be reached") from None
+        problem = _unreadable(response)
+        if problem:
+            _finish(response, False)  # its framing cannot be trusted: never reused
+            logger.warning("%s %s -> %s answered %s", method, request.path, _loggable(url), problem)
+            raise UpstreamInvalidResponse(f"the remote API answered {problem}")
+        return response
+
+    def make_response(
+        self,
+        request: HttpRequest,
+        upstream: urllib3.HTTPResponse,
+        chunk_size: int,
+        metric_attributes: dict[str, Any] | None = None,
+    ) -> HttpResponseBase:
+        content: Any
+        if isinstance(request, ASGIRequest):
+            content = _AsyncUpstreamBody(upstream, chunk_size, metric_attributes)
+        else:
+            content = _UpstreamBody(upstream, chunk_size, metric_attributes)
+        response = StreamingHttpResponse(content, status=upstream.status)
+        _copy_response_headers(response, upstream)
+        return response
+
+
+def _logged_in(request: HttpRequest) -> bool:
+    """Whether someone is logged in: from the session alone when it can tell (no user row), else request.user."""
+    from django_bff.sessions import session_login
+
+    decided = session_login(request)
+    return decided if decided is not None else bool(request.user.is_authenticated)
+
+
+def remote_api(
+    prefix: str,
+    target: str,
+    *,
+    token_type: TokenType | str = TokenType.USER,
+    optional: bool = False,
+    retriever: type[AccessTokenRetriever] | str | None = None,
+    name: str | None = None,
+    **options: Any,
+) -> URLPattern:
+    """A URL pattern that proxies ``prefix`` and everything below it to ``target``.
+
+    ``options`` are further :class:`RemoteAPIView` attributes: ``client`` (the
+    client-credentials client for CLIENT routes), ``antiforgery`` (False opts the
+    route out of the header check; Django's CSRF token is then required in the
+    ``X-CSRFToken`` header for unsafe methods), ``require_authentication`` (True:
+    401 ``not_authenticated`` for anonymous users whatever the token type, e.g.
+    a CLIENT route only logged-in users may call),
+    ``allow_insecure`` (an ``http://`` target outside DEBUG),
+    ``user_token_request_parameters``. Unknown options are refused.
+    """
+    if not isinstance(prefix, str) or prefix.startswith("/"):
+        raise BFFImproperlyConfigured(f"remote_api prefix {prefix!r} must be a relative path like 'api/orders/'")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    options.setdefault("route", prefix)
+    view = RemoteAPIView.as_view(
+        upstream=target, token_type=token_type, optional=optional, retriever_class=retriever, **options
+    )
+    # (?s:...): "." must match a newline too, so that such a path reaches the view (and its 400).
+    pattern: URLPattern = re_path(rf"^{re.escape(prefix)}(?P<path>(?s:.*))\Z", view, name=name)
+    return pattern
+
+
+@functools.lru_cache(maxsize=1)
+def settings_routes() -> list[URLPattern]:
+    """The routes of ``BFF["REMOTE_APIS"]``, most specific prefix first."""
+    routes = []
+    for entry in sorted(bff_settings.REMOTE_APIS, key=lambda e: -len(str(e.get("PREFIX", "")))):
+        routes.append(
+            remote_api(
+                entry["PREFIX"],
+                entry["TARGET"],
+                token_type=entry.get("TOKEN_TYPE", TokenType.USER),
+                optional=entry.get("OPTIONAL", False),
+                retriever=entry.get("RETRIEVER"),
+                client=entry.get("CLIENT", "default"),
+                antiforgery=entry.get("ANTIFORGERY", True),
+                require_authentication=entry.get("REQUIRE_AUTHENTICATION", False),
+                allow_insecure=entry.get("ALLOW_INSECURE"),
+                forward_headers=entry.get("FORWARD_HEADERS"),
+            )
+        )
+    return routes
+
+
+on_reload(settings_routes.cache_clear)
