@@ -30,7 +30,6 @@ there (``django_bff.W001``).
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from importlib import import_module
 from typing import Any
@@ -44,7 +43,8 @@ from django.core.checks import Error as CheckError
 from django.http import HttpRequest
 from django.utils.crypto import get_random_string
 
-from django_bff import crypto
+from django_bff.codecs import decode_user_token as _decode_token
+from django_bff.codecs import encode_user_token as _encode_token
 from django_bff.conf import bff_settings, load_backend, on_reload
 from django_bff.exceptions import InvalidTokenStore, TokenStoreConflict, TokenStoreError
 from django_bff.locks import CacheLock, Waited
@@ -53,7 +53,6 @@ from django_bff.tokens import UserToken, UserTokenRequestParameters
 __all__ = ["UserTokenStore", "RecordTokenStore", "SessionTokenStore", "CacheTokenStore", "get_token_store"]
 
 logger = logging.getLogger(__name__)
-security_logger = logging.getLogger("django.security.django_bff")
 
 #: The session key holding the id of the token record (never a token).
 SESSION_REF_KEY = "_bff_token_ref"
@@ -138,22 +137,6 @@ def _forget_in_memory(request: HttpRequest) -> None:
     from django_bff.token_manager import forget_session_tokens
 
     forget_session_tokens(getattr(getattr(request, "session", None), "session_key", None))
-
-
-def _encode_token(token: UserToken) -> str:
-    return crypto.encrypt(json.dumps(token.to_dict(), separators=(",", ":")).encode())
-
-
-def _decode_token(value: Any) -> UserToken | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return UserToken.from_dict(json.loads(crypto.decrypt(value)))
-    except crypto.InvalidToken:
-        security_logger.warning("stored tokens could not be decrypted (tampered, or the key was rotated away)")
-    except (ValueError, TypeError, KeyError):
-        security_logger.warning("stored tokens could not be decoded")
-    return None
 
 
 class RecordTokenStore(UserTokenStore):

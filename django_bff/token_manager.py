@@ -45,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import json
 import logging
 import math
 import threading
@@ -53,7 +52,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -61,9 +59,10 @@ from django.contrib.auth import alogout, logout
 from django.core.cache import caches
 from django.http import HttpRequest
 
-from django_bff import crypto, oauth, telemetry
+from django_bff import oauth, telemetry
 from django_bff.clients import get_client
 from django_bff.clock import clock
+from django_bff.codecs import decode_client_token, encode_client_token
 from django_bff.conf import bff_settings, on_reload
 from django_bff.exceptions import (
     TokenRequestRejected,
@@ -682,33 +681,9 @@ def _client_cache_key(name: str, scope: str | None, resource: str | None) -> str
     return f"bff:client-token:{digest}"
 
 
-def _encode_client_token(token: ClientToken) -> str:
-    data = {
-        "access_token": token.access_token,
-        "access_token_type": token.access_token_type,
-        "expires_at": token.expires_at.timestamp() if token.expires_at else None,
-        "issued_at": token.issued_at.timestamp() if token.issued_at else None,
-        "scope": token.scope,
-    }
-    return crypto.encrypt(json.dumps(data).encode())
-
-
-def _decode_client_token(value: Any) -> ClientToken | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        data = json.loads(crypto.decrypt(value))
-        expires, issued = data.get("expires_at"), data.get("issued_at")
-        return ClientToken(
-            access_token=data["access_token"],
-            access_token_type=data.get("access_token_type") or "Bearer",
-            expires_at=datetime.fromtimestamp(expires, timezone.utc) if expires is not None else None,
-            scope=data.get("scope"),
-            issued_at=datetime.fromtimestamp(issued, timezone.utc) if issued is not None else None,
-        )
-    except (crypto.InvalidToken, ValueError, KeyError, TypeError):
-        logger.warning("a cached client token could not be read; requesting a new one")
-        return None
+#: Other modules import these from here.
+_encode_client_token = encode_client_token
+_decode_client_token = decode_client_token
 
 
 def _cache_client_token(cache: Any, key: str, value: str, timeout: int) -> None:
