@@ -53,8 +53,8 @@ per settings reload), not per call.
 With OpenTelemetry (:mod:`django_bff.telemetry`; the hooks are in the view),
 every answer is counted (``bff.proxy.requests``) and the upstream call gets a
 ``CLIENT`` span, whose ``traceparent`` goes upstream, and the ``http.client.*``
-histograms: in-memory work of the SDK, no I/O on the call's path. Without the ``opentelemetry-api``
-package it costs one flag test per call.
+histograms: in-memory work of the SDK, no I/O on the call's path. Without the
+``opentelemetry-api`` package it costs one flag test per call.
 """
 
 from __future__ import annotations
