@@ -6,6 +6,19 @@ import pytest
 
 import django_bff
 
+#: django_bff.proxy.headers, exported by django_bff.proxy too.
+HEADER_POLICY = {
+    "validate_forward_headers",
+    "is_identity_header",
+    "HOP_BY_HOP",
+    "NEVER_FORWARDED",
+    "SET_BY_BFF",
+    "IDENTITY_HEADERS",
+    "IDENTITY_HEADER_PREFIXES",
+    "NEVER_RETURNED",
+    "NEVER_RETURNED_PREFIXES",
+}
+
 PUBLIC = {
     "django_bff.auth": {"BFFAuthenticationBackend"},
     "django_bff.tokens": {"UserToken", "ClientToken", "UserTokenRequestParameters", "TokenType"},
@@ -46,30 +59,12 @@ PUBLIC = {
         "check_antiforgery",
         "check_csrf_header",
         "settings_routes",
-        "validate_forward_headers",
-        "is_identity_header",
         "UpstreamInvalidResponse",
-        "HOP_BY_HOP",
-        "NEVER_FORWARDED",
-        "SET_BY_BFF",
-        "IDENTITY_HEADERS",
-        "IDENTITY_HEADER_PREFIXES",
-        "NEVER_RETURNED",
-        "NEVER_RETURNED_PREFIXES",
+        *HEADER_POLICY,
     },
     "django_bff.proxy.view": {"remote_api", "RemoteAPIView", "settings_routes"},
     "django_bff.proxy.paths": {"build_upstream_url"},
-    "django_bff.proxy.headers": {
-        "validate_forward_headers",
-        "is_identity_header",
-        "HOP_BY_HOP",
-        "NEVER_FORWARDED",
-        "SET_BY_BFF",
-        "IDENTITY_HEADERS",
-        "IDENTITY_HEADER_PREFIXES",
-        "NEVER_RETURNED",
-        "NEVER_RETURNED_PREFIXES",
-    },
+    "django_bff.proxy.headers": HEADER_POLICY,
     "django_bff.proxy.transport": {"get_proxy_pool"},
     "django_bff.antiforgery": {"check_antiforgery", "check_csrf_header"},
     "django_bff.decorators": {"bff_api"},
