@@ -281,7 +281,7 @@ def test_waiter_sees_the_session_ended_by_the_other_worker(expired: Session) -> 
 
 
 @responses.activate
-def test_lock_holder_rereads_and_skips_refresh(expired: Session) -> None:
+def test_lock_holder_rereads_and_skips_refresh(expired: Session, monkeypatch: Any) -> None:
     # Read an expired token, then (before the lock) another worker refreshes.
     request = expired.request()
     store = get_token_store()
@@ -299,21 +299,17 @@ def test_lock_holder_rereads_and_skips_refresh(expired: Session) -> None:
             return token
 
     from django_bff import token_manager
+    from django_bff.token_manager import flow, user
 
-    flow = token_manager._user_token_flow(request, UserTokenRequestParameters())
     racing = Racing()
-    original = token_manager.get_token_store
-    token_manager.get_token_store = lambda: racing  # type: ignore[assignment]
-    try:
-        result = token_manager._run_sync(flow)
-    finally:
-        token_manager.get_token_store = original  # type: ignore[assignment]
+    monkeypatch.setattr(user, "get_token_store", lambda: racing)
+    result = flow.run_sync(token_manager._user_token_flow(request, UserTokenRequestParameters()))
     assert result.token == sample_token(7)
     assert len(responses.calls) == 0
 
 
 @responses.activate
-def test_conflicting_write_returns_the_newer_token(expired: Session) -> None:
+def test_conflicting_write_returns_the_newer_token(expired: Session, monkeypatch: Any) -> None:
     responses.post(TOKEN_URL, json=refresh_answer())
     request = expired.request()
 
@@ -324,14 +320,10 @@ def test_conflicting_write_returns_the_newer_token(expired: Session) -> None:
             SessionTokenStore.store_token(self, other, sample_token(8))
             raise TokenStoreConflict("newer")
 
-    from django_bff import token_manager
+    from django_bff.token_manager import user
 
-    original = token_manager.get_token_store
-    token_manager.get_token_store = lambda: Conflicting()  # type: ignore[assignment]
-    try:
-        result = get_user_access_token(request)
-    finally:
-        token_manager.get_token_store = original  # type: ignore[assignment]
+    monkeypatch.setattr(user, "get_token_store", lambda: Conflicting())
+    result = get_user_access_token(request)
     assert result.token == sample_token(8)
 
 

@@ -216,9 +216,9 @@ def test_expiry_counts_from_when_the_request_was_sent(expired: LoggedIn) -> None
 @responses.activate
 def test_short_lived_tokens_refresh_at_half_their_lifetime(user: Any, leak_guard: Any, caplog: Any) -> None:
     """30 s tokens against the 60 s default window: about every 15 s, not on every call."""
-    import django_bff.token_manager as token_manager
+    from django_bff.token_manager import single_flight
 
-    token_manager._window_clamp_logged = False
+    single_flight._window_clamp_logged = False
     now = clock.now()
     login = sample_token(1, issued_at=now, expires_at=now + timedelta(seconds=30))
     browser = LoggedIn(user, login)
