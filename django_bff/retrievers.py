@@ -18,7 +18,6 @@ cache what is expensive.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import re
 from collections.abc import Mapping
@@ -26,13 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.core.cache import caches
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
 from django_bff.conf import bff_settings, on_reload
 from django_bff.exceptions import BFFImproperlyConfigured
 from django_bff.token_manager import get_client_access_token, get_user_access_token
+from django_bff.token_manager.client import exchange_token
 from django_bff.tokens import TokenError, TokenResult, TokenType, UserTokenRequestParameters
 
 logger = logging.getLogger(__name__)
@@ -225,8 +224,11 @@ class TokenExchangeAccessTokenRetriever(DefaultAccessTokenRetriever):
 
     Exchanges the user's access token (the subject token) at the token service
     for one aimed at the route's API, and caches the result (encrypted, in
-    ``BFF["CACHE"]``) per subject token and audience until shortly before it
-    expires: the reference page warns that a retriever runs on every call.
+    ``BFF["CACHE"]``) per subject token, audience, resource, scope and client
+    until shortly before it expires: the reference page warns that a retriever
+    runs on every call. One exchange per key at a time, across threads and
+    processes, as for client-credentials tokens: the others wait for it and
+    take the token it caches.
     Subclass it to set what is asked for::
 
         class ImpersonationAccessTokenRetriever(TokenExchangeAccessTokenRetriever):
@@ -257,62 +259,14 @@ class TokenExchangeAccessTokenRetriever(DefaultAccessTokenRetriever):
         return data
 
     def get_access_token(self, context: AccessTokenRetrievalContext) -> AccessTokenResult:
-        from django_bff import crypto, oauth
-        from django_bff.clients import get_client
-        from django_bff.clock import clock
-        from django_bff.exceptions import TokenServiceError, TokenServiceUnavailable
-        from django_bff.faults import is_storage_error, storage_unavailable
-        from django_bff.tokens import expires_at_from_response
-
         subject = self.get_user_token(context)
         if subject.token is None:
             return result_from_token(subject)
         data = self.exchange_parameters(context, subject.token.access_token)
-        digest = hashlib.sha256(
-            "\x00".join(
-                (
-                    subject.token.access_token,
-                    data["audience"],
-                    data.get("resource", ""),
-                    data.get("scope", ""),
-                    self.client,
-                )
-            ).encode()
-        ).hexdigest()
-        cache, key = caches[bff_settings.CACHE], f"bff:exchange:{digest}"
-        try:
-            cached = cache.get(key)
-        except Exception as e:
-            if not is_storage_error(e):
-                raise
-            error = storage_unavailable(e, "token exchange cache")
-            return AccessTokenRetrievalError(error.default_code, 503, error.retry_after)
-        if isinstance(cached, str):
-            try:
-                return BearerTokenResult(crypto.decrypt(cached).decode())
-            except crypto.InvalidToken:
-                pass  # replaced below
-        sent_at = clock.now()
-        try:
-            response = oauth.token_request(data, client=get_client(self.client))
-        except TokenServiceUnavailable as e:
-            return AccessTokenRetrievalError(
-                "token_service_unavailable", 503, e.retry_after or int(bff_settings.RETRY_AFTER)
-            )
-        except TokenServiceError:
+        exchanged = exchange_token(subject.token.access_token, data, self.client)
+        if exchanged.token is not None:
+            return BearerTokenResult(exchanged.token.access_token)
+        if exchanged.error is TokenError.TOKEN_SERVICE_ERROR:
             # The provider refused the exchange: a new login would not change that.
             return AccessTokenRetrievalError("token_exchange_failed", 502)
-        token = str(response["access_token"])
-        expires_at = expires_at_from_response(response, sent_at)
-        if expires_at is not None:
-            lifetime = (expires_at - sent_at).total_seconds()
-            window = min(bff_settings.refresh_before_expiration, lifetime / 2)
-            ttl = int((expires_at - clock.now()).total_seconds() - window)
-            if ttl > 0:
-                try:
-                    cache.set(key, crypto.encrypt(token.encode()), ttl)
-                except Exception as e:
-                    if not is_storage_error(e):
-                        raise
-                    logger.warning("could not cache an exchanged token (%s)", type(e).__name__)
-        return BearerTokenResult(token)
+        return result_from_token(exchanged)

@@ -31,7 +31,7 @@ PUBLIC = {
     "django_bff.token_manager.flow": {"Call", "Wait", "Op", "Flow", "call", "network", "run_sync", "run_async"},
     "django_bff.token_manager.user": {"stored_token_flow", "refresh_flow", "revoke_flow", "lock_key", "in_doubt_key"},
     "django_bff.token_manager.single_flight": {"take_lock", "cached_token_flow", "CachedTokenRequest"},
-    "django_bff.token_manager.client": {"client_token_flow", "client_cache_key"},
+    "django_bff.token_manager.client": {"client_token_flow", "exchange_token", "client_cache_key"},
     "django_bff.stores": {"UserTokenStore", "SessionTokenStore", "CacheTokenStore"},
     "django_bff.backchannel": {"default_session"},
     "django_bff.http": {"UserAccessTokenAuth", "ClientAccessTokenAuth"},

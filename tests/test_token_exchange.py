@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -18,6 +19,7 @@ from django_bff.retrievers import (
     TokenExchangeAccessTokenRetriever,
 )
 from django_bff.testing import sample_token
+from django_bff.tokens import TokenResult
 from tests.support.idp import API_RESOURCE
 from tests.test_token_manager import Session
 
@@ -127,6 +129,77 @@ def test_no_user_token_no_exchange() -> None:
 
     result = TokenExchangeAccessTokenRetriever().get_access_token(context(_anonymous()))
     assert result == AccessTokenRetrievalError("not_authenticated", 401)
+
+
+# --- one exchange at a time (single flight) ----------------------------------------------------------
+
+
+class _SubjectAtHand(TokenExchangeAccessTokenRetriever):
+    """The user's token without a store read: the threads below share no database connection."""
+
+    def get_user_token(self, context: AccessTokenRetrievalContext) -> TokenResult:
+        return TokenResult(token=sample_token(1))
+
+
+@responses.activate
+def test_concurrent_exchanges_of_one_subject_make_one_token_request() -> None:
+    import threading
+    import time
+
+    def slow_provider(request: Any) -> tuple[int, dict[str, str], str]:
+        time.sleep(0.3)  # both callers are past their cache read by now
+        return 200, {}, json.dumps({"access_token": "exchanged-XXXXXXXX", "expires_in": 300})
+
+    responses.add_callback(responses.POST, TOKEN_URL, callback=slow_provider)
+    barrier = threading.Barrier(2)
+    results: list[Any] = []
+
+    def caller() -> None:
+        barrier.wait()
+        results.append(_SubjectAtHand().get_access_token(context(None)))
+
+    threads = [threading.Thread(target=caller) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [BearerTokenResult("exchanged-XXXXXXXX")] * 2
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_an_exchange_another_worker_holds_too_long_is_transient(settings: Any) -> None:
+    from django_bff.locks import CacheLock
+    from django_bff.token_manager.client import exchange_cache_key
+
+    settings.BFF = {**settings.BFF, "REFRESH_LOCK_WAIT": 0.1}
+    retriever = _SubjectAtHand()
+    data = retriever.exchange_parameters(context(None), sample_token(1).access_token)
+    key = exchange_cache_key(sample_token(1).access_token, data, "default")
+    other = CacheLock(caches["default"], key + ":lock", 30)
+    assert other.acquire()
+    try:
+        result = retriever.get_access_token(context(None))
+    finally:
+        other.release()
+    assert result == AccessTokenRetrievalError("refresh_lock_timeout", 503, 5)
+    assert len(responses.calls) == 0
+
+
+def test_a_cache_outage_is_storage_unavailable(settings: Any) -> None:
+    from tests.support.redis_server import free_port
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "dead": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+        },
+    }
+    settings.BFF = {**settings.BFF, "CACHE": "dead"}
+    result = _SubjectAtHand().get_access_token(context(None))
+    assert result == AccessTokenRetrievalError("storage_unavailable", 503, 5)
 
 
 # --- against the real identity provider ------------------------------------------------------------
