@@ -186,18 +186,11 @@ def test_an_exchange_another_worker_holds_too_long_is_transient(settings: Any) -
     assert len(responses.calls) == 0
 
 
-def test_a_cache_outage_is_storage_unavailable(settings: Any) -> None:
-    from tests.support.redis_server import free_port
+def test_a_cache_outage_is_storage_unavailable(monkeypatch: Any) -> None:
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionRefusedError("the cache is down")
 
-    settings.CACHES = {
-        **settings.CACHES,
-        "dead": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        },
-    }
-    settings.BFF = {**settings.BFF, "CACHE": "dead"}
+    monkeypatch.setattr(caches["default"], "get", down)
     result = _SubjectAtHand().get_access_token(context(None))
     assert result == AccessTokenRetrievalError("storage_unavailable", 503, 5)
 

@@ -45,6 +45,7 @@ from typing import Any
 
 from django.contrib.auth import alogout, logout
 from django.core.cache import caches
+from django.dispatch import Signal
 from django.http import HttpRequest
 
 from django_bff import oauth, telemetry
@@ -219,16 +220,13 @@ class Refresh:
     def read(self, parameters: UserTokenRequestParameters) -> Flow[UserToken | None]:
         return (yield from call(self.store.get_token, self.store.aget_token, self.request, parameters))
 
+    def send(self, signal: Signal, **named: object) -> Flow[object]:
+        """Send ``signal`` for this request's user tokens."""
+        return (yield from call(signal.send, signal.asend, sender=UserToken, request=self.request, **named))
+
     def failed(self, error: TokenError, retry_after: int | None = None) -> Flow[TokenResult]:
         """Send ``token_refresh_failed`` and answer ``error``."""
-        yield from call(
-            token_refresh_failed.send,
-            token_refresh_failed.asend,
-            sender=UserToken,
-            request=self.request,
-            error=error,
-            transient=error.transient,
-        )
+        yield from self.send(token_refresh_failed, error=error, transient=error.transient)
         return TokenResult(error=error, retry_after=retry_after if error.transient else None)
 
     def in_doubt(self, grant: UserToken) -> Flow[TokenResult | None]:
@@ -334,14 +332,7 @@ class Refresh:
         # inside a database transaction, that is once it commits.
         self.lock_handed_over = True
         yield from call(self.store.on_tokens_visible, None, self.request, lock.release)
-        yield from call(
-            token_refreshed.send,
-            token_refreshed.asend,
-            sender=UserToken,
-            request=self.request,
-            token=new,
-            previous=self.token,
-        )
+        yield from self.send(token_refreshed, token=new, previous=self.token)
         return TokenResult(token=new)
 
 
