@@ -265,6 +265,26 @@ def test_waiter_takes_the_token_another_worker_stored(expired: Session) -> None:
 
 
 @responses.activate
+def test_async_waiter_takes_the_token_another_worker_stored(expired: Session) -> None:
+    request = expired.request()
+    lock = CacheLock(caches["default"], _lock_key(sample_token(1)), 30)
+    assert lock.acquire()
+
+    def other_worker() -> None:
+        other = expired.request()
+        get_token_store().get_token(other)
+        get_token_store().store_token(other, sample_token(9))
+        lock.release()
+
+    timer = threading.Timer(0.2, other_worker)
+    timer.start()
+    result = async_to_sync(aget_user_access_token)(request)
+    timer.join()
+    assert result.token == sample_token(9)
+    assert len(responses.calls) == 0
+
+
+@responses.activate
 def test_waiter_sees_the_session_ended_by_the_other_worker(expired: Session) -> None:
     request = expired.request()
     lock = CacheLock(caches["default"], _lock_key(sample_token(1)), 30)
