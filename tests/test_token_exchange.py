@@ -55,6 +55,7 @@ def test_the_users_token_is_exchanged_once_and_cached_encrypted(user: Any, leak_
         "audience": [API],
         "scope": ["orders.read"],
     }
+    # LocMemCache's private dict: the bytes really stored
     raw = b"".join(bytes(v) for v in caches["default"]._cache.values())  # type: ignore[attr-defined]
     assert b"exchanged-XXXXXXXX" not in raw
 
@@ -102,6 +103,7 @@ def test_garbage_in_the_cache_is_dropped(user: Any) -> None:
     responses.post(TOKEN_URL, json={"access_token": "exchanged-XXXXXXXX", "expires_in": 300})
     session = Session(user, sample_token(1))
     TokenExchangeAccessTokenRetriever().get_access_token(context(session.request()))
+    # LocMemCache's private dict: the keys as stored
     for key in list(caches["default"]._cache):  # type: ignore[attr-defined]
         if "bff:exchange:" in key:
             caches["default"].set(key.split(":", 2)[-1], "f:garbage")  # the same key, made again by set()

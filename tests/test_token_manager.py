@@ -168,6 +168,7 @@ def test_invalid_grant_ends_the_session(expired: Session, signals: Any) -> None:
         {"status": 200, "json": ["not", "an", "object"]},
         {"status": 200, "json": {"token_type": "Bearer"}},
         {"body": requests.ConnectTimeout("slow")},
+        # urllib3's stubs want a pool and a connection where a failed connect gives None
         {"body": requests.ConnectionError(MaxRetryError(None, TOKEN_URL, NewConnectionError(None, "refused")))},  # type: ignore[arg-type]
     ],
     ids=[
@@ -449,6 +450,7 @@ def test_client_token_is_cached_per_scope_and_resource() -> None:
 def test_client_token_cached_encrypted() -> None:
     responses.post(TOKEN_URL, json={"access_token": "app-secret-AAAAAAAAAA", "expires_in": 300})
     get_client_access_token()
+    # LocMemCache's private dict: the bytes really stored
     raw = b"".join(bytes(v) for v in caches["default"]._cache.values())  # type: ignore[attr-defined]
     assert b"app-secret-AAAAAAAAAA" not in raw
 

@@ -90,6 +90,7 @@ def test_in_doubt_under_the_async_driver(expired: LoggedIn) -> None:
 def test_a_refused_connection_is_not_in_doubt(expired: LoggedIn) -> None:
     from urllib3.exceptions import MaxRetryError, NewConnectionError
 
+    # urllib3's stubs want a pool and a connection where a failed connect gives None
     refused = requests.ConnectionError(MaxRetryError(None, TOKEN_URL, NewConnectionError(None, "refused")))  # type: ignore[arg-type]
     responses.post(TOKEN_URL, body=refused)
     assert get_user_access_token(expired.request()).retry_after == 5  # RETRY_AFTER, not the lock's lifetime
