@@ -245,8 +245,10 @@ def test_waiter_gives_up_after_the_bounded_wait(expired: Session, settings: Any,
     assert len(responses.calls) == 0
 
 
+@pytest.mark.parametrize("driver", ["sync", "async"])
 @responses.activate
-def test_waiter_takes_the_token_another_worker_stored(expired: Session) -> None:
+def test_waiter_takes_the_token_another_worker_stored(expired: Session, driver: str) -> None:
+    get = get_user_access_token if driver == "sync" else async_to_sync(aget_user_access_token)
     request = expired.request()
     lock = CacheLock(caches["default"], _lock_key(sample_token(1)), 30)
     assert lock.acquire()
@@ -259,27 +261,7 @@ def test_waiter_takes_the_token_another_worker_stored(expired: Session) -> None:
 
     timer = threading.Timer(0.2, other_worker)
     timer.start()
-    result = get_user_access_token(request)
-    timer.join()
-    assert result.token == sample_token(9)
-    assert len(responses.calls) == 0
-
-
-@responses.activate
-def test_async_waiter_takes_the_token_another_worker_stored(expired: Session) -> None:
-    request = expired.request()
-    lock = CacheLock(caches["default"], _lock_key(sample_token(1)), 30)
-    assert lock.acquire()
-
-    def other_worker() -> None:
-        other = expired.request()
-        get_token_store().get_token(other)
-        get_token_store().store_token(other, sample_token(9))
-        lock.release()
-
-    timer = threading.Timer(0.2, other_worker)
-    timer.start()
-    result = async_to_sync(aget_user_access_token)(request)
+    result = get(request)
     timer.join()
     assert result.token == sample_token(9)
     assert len(responses.calls) == 0
