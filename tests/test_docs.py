@@ -52,8 +52,21 @@ def all_text() -> str:
     return "\n".join(pages().values())
 
 
+#: Packages in Django's own layouts, holding no public names.
+_DJANGO_LAYOUTS = {"django_bff.management", "django_bff.migrations"}
+
+
 def modules() -> list[str]:
-    return sorted(f"django_bff.{m.name}" for m in pkgutil.iter_modules(django_bff.__path__) if not m.ispkg)
+    """Every module of the package, those of a module grown into a package (and that package) included."""
+    found = []
+    for m in pkgutil.iter_modules(django_bff.__path__, "django_bff."):
+        if m.name in _DJANGO_LAYOUTS:
+            continue
+        found.append(m.name)
+        if m.ispkg:
+            package = importlib.import_module(m.name)
+            found += [s.name for s in pkgutil.iter_modules(package.__path__, f"{m.name}.")]
+    return sorted(found)
 
 
 def public_names() -> list[tuple[str, str]]:
