@@ -18,7 +18,8 @@ name                                     kind       unit    attributes
 ``bff.token.request.duration``           histogram  ``s``   ``bff.grant_type``, ``bff.outcome``
 ``bff.token.refreshes``                  counter    ``1``   ``bff.outcome`` (``ok``, ``invalid_grant``,
                                                             ``transient``, ``error``)
-``bff.refresh_lock.wait.duration``       histogram  ``s``   ``bff.token.kind`` (``user``, ``client``),
+``bff.refresh_lock.wait.duration``       histogram  ``s``   ``bff.token.kind`` (``user``, ``client``,
+                                                            ``exchange``),
                                                             ``bff.outcome`` (``acquired``, ``joined``,
                                                             ``timeout``)
 ``bff.refresh_lock.timeouts``            counter    ``1``   ``bff.token.kind``
