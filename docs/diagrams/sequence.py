@@ -15,15 +15,15 @@ script draws.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import escape
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from svg import Diagram, text_width  # noqa: E402  (beside this script, which is run as a file)
 
 OUTPUT = Path(__file__).resolve().parent.parent / "_static" / "bff-sequence.svg"
 
 WIDTH = 900
 MARGIN = 10
-FONT = "DejaVu Sans, Verdana, Helvetica, Arial, sans-serif"
 SIZE = 13  # message labels
 HEAD = 12  # party names
 SMALL = 11  # notes, subtitles, frame labels
@@ -83,61 +83,6 @@ COLORS = {
     "note_edge": "#d4a72c",
     "frame": "#8250df",
 }
-
-
-def text_width(text: str, size: int, bold: bool = False) -> float:
-    """A generous estimate: 0.62 em per character (0.68 bold), wide enough for DejaVu Sans."""
-    return len(text) * size * (0.68 if bold else 0.62)
-
-
-@dataclass
-class Box:
-    what: str
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-    def overlaps(self, other: Box) -> bool:
-        return self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1 and other.y0 < self.y1
-
-
-class Diagram:
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.texts: list[Box] = []
-        self.problems: list[str] = []
-
-    def text(self, x: float, y: float, value: str, size: int = SIZE, *, anchor: str = "middle", **style: str) -> Box:
-        """Draw ``value`` with its baseline at ``y``; return (and remember) its estimated box."""
-        bold = style.get("font-weight") == "bold"
-        width = text_width(value, size, bold)
-        x0 = {"start": x, "middle": x - width / 2, "end": x - width}[anchor]
-        box = Box(value, x0, y - size * 0.8, x0 + width, y + size * 0.22)
-        self.texts.append(box)
-        attributes = "".join(f' {k}="{v}"' for k, v in style.items())
-        self.parts.append(
-            f'<text x="{x:g}" y="{y:g}" font-size="{size}" text-anchor="{anchor}"{attributes}>{escape(value)}</text>'
-        )
-        return box
-
-    def rect(self, x: float, y: float, w: float, h: float, fill: str, stroke: str = "none", **extra: str) -> None:
-        attributes = "".join(f' {k.replace("_", "-")}="{v}"' for k, v in extra.items())
-        self.parts.append(
-            f'<rect x="{x:g}" y="{y:g}" width="{w:g}" height="{h:g}" fill="{fill}" stroke="{stroke}"{attributes}/>'
-        )
-
-    def line(self, x0: float, y0: float, x1: float, y1: float, color: str, dashed: bool = False) -> None:
-        dash = ' stroke-dasharray="5 4"' if dashed else ""
-        self.parts.append(
-            f'<line x1="{x0:g}" y1="{y0:g}" x2="{x1:g}" y2="{y1:g}" stroke="{color}" stroke-width="1.4"{dash}/>'
-        )
-
-    def arrowhead(self, x: float, y: float, direction: int) -> None:
-        back = x - 9 * direction
-        self.parts.append(
-            f'<polygon points="{x:g},{y:g} {back:g},{y - 4.5:g} {back:g},{y + 4.5:g}" fill="{COLORS["ink"]}"/>'
-        )
 
 
 def draw() -> str:
@@ -226,24 +171,12 @@ def draw() -> str:
     d.parts.extend(body)
     height = bottom + MARGIN
 
-    for i, a in enumerate(d.texts):
-        if a.x0 < 0 or a.x1 > WIDTH or a.y0 < 0 or a.y1 > height:
-            d.problems.append(f"text {a.what!r} leaves the canvas")
-        for b in d.texts[i + 1 :]:
-            if a.overlaps(b):
-                d.problems.append(f"texts {a.what!r} and {b.what!r} overlap")
-    if d.problems:
-        raise ValueError("the diagram's layout is broken:\n" + "\n".join(d.problems))
-
-    head = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:g}" '
-        f'viewBox="0 0 {WIDTH} {height:g}" font-family="{FONT}" role="img" '
-        'aria-labelledby="title">\n'
-        '<title id="title">Sequence diagram: a login through django_bff, then an API call whose access '
-        "token is refreshed under a lock and sent to the remote API as a Bearer token.</title>\n"
-        f'<rect width="{WIDTH}" height="{height:g}" fill="#ffffff"/>\n'
+    return d.finish(
+        WIDTH,
+        height,
+        "Sequence diagram: a login through django_bff, then an API call whose access token is refreshed "
+        "under a lock and sent to the remote API as a Bearer token.",
     )
-    return head + "\n".join(d.parts) + "\n</svg>\n"
 
 
 def main() -> int:
