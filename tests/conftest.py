@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.test import RequestFactory
 
 from django_bff.signals import token_refreshed, token_response_received
+from tests.support import real_parts
 from tests.support.postgres import ENV_ADDRESS, PostgresServer, django_database
 from tests.support.redis_server import RedisServer
 
@@ -125,6 +126,27 @@ def _close_connections_of_finished_threads() -> Iterator[None]:
                 wrapper.connection.close()
 
 
+# --- markers that tell the truth --------------------------------------------------------------
+
+#: Fixtures that start a real part (a process, or a server other processes reach): a test that
+#: uses one, directly or through another fixture, is marked ``integration`` at collection, so
+#: ``pytest -m "not integration"`` runs with neither Redis, Node, PostgreSQL nor a browser.
+REAL_PARTS = frozenset({"redis_server", "idp", "postgres_server"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_PARTS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(tryfirst=True)  # before the test's fixtures are set up
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    real_parts.allowed = item.get_closest_marker("integration") is not None
+    real_parts.current = item.nodeid
+
+
 # --- PostgreSQL (pytest --postgres) ------------------------------------------------------------
 
 
@@ -182,12 +204,19 @@ def django_db_modify_db_settings(
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def redis_process() -> Iterator[RedisServer]:
     server = RedisServer().start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_server(redis_process: RedisServer) -> RedisServer:
+    """The suite's Redis, for a test marked ``integration`` (checked at every use, not only the first)."""
+    real_parts.require("Redis")
+    return redis_process
 
 
 @pytest.fixture
@@ -243,7 +272,7 @@ def client_key() -> Any:
 
 
 @pytest.fixture(scope="session")
-def idp(client_key: Any) -> Iterator[Any]:
+def idp_process(client_key: Any) -> Iterator[Any]:
     from tests.support.idp import IdentityProvider
 
     provider = IdentityProvider(access_token_ttl=120, client_jwks=client_key[1])
@@ -252,6 +281,13 @@ def idp(client_key: Any) -> Iterator[Any]:
         yield provider
     finally:
         provider.stop()
+
+
+@pytest.fixture
+def idp(idp_process: Any) -> Any:
+    """The suite's identity provider, for a test marked ``integration`` (checked at every use)."""
+    real_parts.require("the test identity provider (Node)")
+    return idp_process
 
 
 def point_at(settings: Any, provider: Any) -> None:

@@ -9,7 +9,7 @@ from django.core.cache import caches
 from django_bff.locks import CacheLock
 
 
-@pytest.fixture(params=["locmem", "redis"])
+@pytest.fixture(params=["locmem", pytest.param("redis", marks=pytest.mark.integration)])
 def cache(request: Any) -> Any:
     if request.param == "redis":
         request.getfixturevalue("redis_cache")

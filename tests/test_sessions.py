@@ -56,7 +56,9 @@ def exists(request: Any) -> bool:
     return bool(engine.SessionStore().exists(request.session.session_key))
 
 
-@pytest.fixture(params=[pytest.param("database", marks=pytest.mark.database), "cache"])
+@pytest.fixture(
+    params=[pytest.param("database", marks=pytest.mark.database), pytest.param("cache", marks=pytest.mark.integration)]
+)
 def index(request: Any, settings: Any, db: Any) -> SessionIndex:
     if request.param == "cache":
         request.getfixturevalue("redis_cache")

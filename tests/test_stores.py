@@ -31,7 +31,9 @@ DATABASE_ENGINES = {"db", "cached_db"}
 
 
 def engine_params(names: list[str]) -> list[Any]:
-    return [pytest.param(n, marks=pytest.mark.database) if n in DATABASE_ENGINES else n for n in names]
+    """The engines as parameters, marked ``database`` or ``integration`` (Redis) where true."""
+    marks = {**dict.fromkeys(DATABASE_ENGINES, pytest.mark.database), "cache-redis": pytest.mark.integration}
+    return [pytest.param(n, marks=marks[n]) if n in marks else n for n in names]
 
 
 def _locmem_values(alias: str = "default") -> list[bytes]:

@@ -34,7 +34,11 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support import real_parts
 from tests.support.redis_server import free_port
+
+#: A real browser, Node (the demo's identity provider) and the demo's processes.
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -53,6 +57,7 @@ CHROMIUM_ARGS = [
 
 
 def chromium() -> str:
+    real_parts.require("Chromium")
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
         pytest.fail("Debian's chromium is not installed: bash scripts/test installs it (apt-get install chromium)")

@@ -33,6 +33,8 @@ from urllib.parse import urljoin
 
 import requests
 
+from tests.support import real_parts
+
 IDP_DIR = Path(__file__).resolve().parent.parent / "idp"
 
 #: The resource server the IdP issues JWT access tokens for (their ``aud``).
@@ -80,6 +82,7 @@ class IdentityProvider:
 
     def start(self) -> None:
         """Start the provider (on the previous port after a ``stop()``), trying a hung start again."""
+        real_parts.require("the test identity provider (Node)")
         for attempt in range(1, _START_ATTEMPTS + 1):
             try:
                 self._start_once()

@@ -28,6 +28,7 @@ import tempfile
 import time
 from typing import Any
 
+from tests.support import real_parts
 from tests.support.redis_server import free_port
 
 SUPERUSER = "bff"
@@ -92,6 +93,7 @@ class PostgresServer:
             return ""
 
     def start(self) -> PostgresServer:
+        real_parts.require("PostgreSQL")
         bindir = find_bindir()
         run_as = _run_as()
         prefix: list[str] = []

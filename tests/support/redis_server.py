@@ -10,6 +10,8 @@ import subprocess
 import tempfile
 import time
 
+from tests.support import real_parts
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -29,6 +31,7 @@ class RedisServer:
 
     def start(self, port: int | None = None) -> RedisServer:
         """Start on a free port, or on ``port`` (the same one again after :meth:`kill`)."""
+        real_parts.require("Redis")
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
