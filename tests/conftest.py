@@ -2,55 +2,19 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterator
-from importlib import import_module
 from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.http import HttpRequest
-from django.test import RequestFactory
 
 from django_bff.signals import token_refreshed, token_response_received
 from tests.support import real_parts
+from tests.support.leaks import LeakGuard
+from tests.support.login import point_at
 from tests.support.postgres import ENV_ADDRESS, PostgresServer, django_database
 from tests.support.redis_server import RedisServer
-
-JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
-
-
-class LeakGuard(logging.Handler):
-    """Collects every log record of a test and the token values seen during it."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self.secrets: set[str] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def add(self, *values: str | None) -> None:
-        self.secrets.update(v for v in values if v and len(v) >= 8)
-
-    def add_token(self, token: Any) -> None:
-        for name in ("access_token", "refresh_token", "identity_token"):
-            self.add(getattr(token, name, None))
-
-    def leaks(self) -> list[str]:
-        from tests.support.leaks import RECORDED
-
-        found = []
-        for record in self.records:
-            text = record.getMessage() + (self.format(record) if record.exc_info else "")
-            if JWT_RE.search(text) or any(secret in text for secret in self.secrets):
-                found.append(f"{record.name}: {text[:200]}")
-        for path, text in RECORDED:
-            if JWT_RE.search(text) or any(secret in text for secret in self.secrets):
-                found.append(f"response to {path}: {text[:200]}")
-        return found
 
 
 @pytest.fixture(autouse=True)
@@ -235,22 +199,7 @@ def user(db: Any) -> Any:
     return get_user_model().objects.create_user("alice", email="alice@example.test")
 
 
-def new_request(user: Any = None, session_key: str | None = None, path: str = "/") -> HttpRequest:
-    """A request as the middleware would hand it to a view: a session, a user."""
-    from django.contrib.auth.models import AnonymousUser
-
-    request = RequestFactory().get(path)
-    engine = import_module(django_settings.SESSION_ENGINE)
-    request.session = engine.SessionStore(session_key)
-    if session_key is None:
-        request.session.create() if not django_settings.SESSION_ENGINE.endswith("signed_cookies") else None
-    request.user = user if user is not None else AnonymousUser()
-    return request
-
-
 # --- the real identity provider -------------------------------------------------------------
-
-CALLBACK = "http://127.0.0.1/oidc/callback/"
 
 
 @pytest.fixture(scope="session")
@@ -290,34 +239,12 @@ def idp(idp_process: Any) -> Any:
     return idp_process
 
 
-def point_at(settings: Any, provider: Any) -> None:
-    settings.OIDC_OP_AUTHORIZATION_ENDPOINT = provider.authorization_endpoint
-    settings.OIDC_OP_TOKEN_ENDPOINT = provider.token_endpoint
-    settings.OIDC_OP_JWKS_ENDPOINT = provider.jwks_uri
-    settings.OIDC_RP_SCOPES = "openid email api"
-    settings.BFF = {**settings.BFF, "AUTHORITY": provider.issuer}
-
-
 @pytest.fixture
 def oidc(settings: Any, idp: Any, transactional_db: Any) -> Any:
     """Settings pointing at the real identity provider; yields it with fresh counters."""
     point_at(settings, idp)
     idp.reset_stats()
     return idp
-
-
-def browser_login(client: Any, login: str = "alice") -> Any:
-    """The real authorization-code + PKCE flow: our login view, the provider's form, our callback."""
-    from urllib.parse import urlsplit
-
-    from tests.support.idp import complete_login
-
-    start = client.get("/oidc/authenticate/")
-    assert start.status_code == 302, start
-    final = complete_login(start["Location"], CALLBACK, login=login)
-    back = client.get(urlsplit(final).path + "?" + urlsplit(final).query)
-    assert back.status_code == 302 and back["Location"] == "/", (back.status_code, back.get("Location"))
-    return client
 
 
 @pytest.fixture

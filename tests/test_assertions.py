@@ -152,8 +152,7 @@ def jwt_client(oidc: Any, settings: Any, client_key: Any) -> Any:
 def test_login_refresh_and_client_credentials_with_private_key_jwt(jwt_client: Any, bff_client: Any) -> None:
     from django_bff.token_manager import get_user_access_token
     from django_bff.tokens import UserTokenRequestParameters
-    from tests.conftest import browser_login
-    from tests.test_integration_tokens import session_request
+    from tests.support.login import browser_login, session_request
 
     browser_login(bff_client)  # the code exchange authenticates with an assertion
     assert jwt_client.stats()["token"]["authorization_code"] == 1

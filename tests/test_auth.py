@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import jwt
 import pytest
 import responses
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.test import RequestFactory
@@ -15,20 +13,12 @@ from django.test import RequestFactory
 from django_bff.auth import PENDING_TOKEN_ATTR, BFFAuthenticationBackend
 from django_bff.stores import get_token_store
 from django_bff.testing import UserTokenStoreContract
+from tests.support.keys import KEY, OTHER_KEY, jwk
 
 ISSUER = "http://127.0.0.1:9"
 TOKEN_URL = ISSUER + "/token"
 JWKS_URL = ISSUER + "/jwks"
 USERINFO_URL = ISSUER + "/me"
-
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def jwk(key: Any, kid: str) -> dict[str, Any]:
-    data = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    data.update(kid=kid, alg="RS256", use="sig")
-    return data
 
 
 def id_token(key: Any = KEY, kid: str = "k1", alg: str = "RS256", **claims: Any) -> str:

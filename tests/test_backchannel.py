@@ -18,7 +18,7 @@ from django_bff.backchannel import (
     get_signing_key,
 )
 from django_bff.exceptions import BFFImproperlyConfigured, TokenServiceUnavailable
-from tests.test_auth import KEY, OTHER_KEY, jwk
+from tests.support.keys import KEY, OTHER_KEY, jwk
 
 ISSUER = "http://127.0.0.1:9"
 DISCOVERY = ISSUER + "/.well-known/openid-configuration"

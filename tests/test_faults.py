@@ -167,7 +167,7 @@ def test_the_strict_engines_read_and_write_what_the_plain_ones_do(engine: Any) -
 def test_a_cache_session_index_that_is_down_is_an_outage(settings: Any, dead_cache: str) -> None:
     """A login records its session in the index: with the index's cache down, the login answers 503."""
     from django_bff.sessions import get_session_index, record_session
-    from tests.conftest import new_request
+    from tests.support.request import new_request
 
     settings.BFF = {
         **settings.BFF,

@@ -27,7 +27,7 @@ from django.contrib.sessions.models import Session
 from django_bff.sessions import end_sessions, list_sessions
 from django_bff.stores import SESSION_REF_KEY, get_token_store
 from django_bff.testing import UserTokenStoreContract
-from tests.conftest import browser_login
+from tests.support.login import browser_login
 from tests.support.servers import Server, serve
 from tests.support.upstream import Upstream
 
@@ -140,7 +140,7 @@ def test_a_session_ended_while_a_request_of_it_is_in_flight_stays_ended(
     deployment: Deployment, oidc: Any, bff_client: Any, settings: Any
 ) -> None:
     """What back-channel logout does, from another process, while a worker still holds the session."""
-    from tests.conftest import point_at
+    from tests.support.login import point_at
 
     point_at(settings, oidc)
     logged_in(deployment, bff_client)

@@ -15,7 +15,7 @@ from django.conf import settings as django_settings
 from django.contrib.sessions.models import Session
 
 from django_bff.token_manager import _in_doubt_key
-from tests.conftest import browser_login
+from tests.support.login import browser_login
 from tests.support.redis_server import RedisServer
 from tests.support.served_settings import served_with
 from tests.support.servers import serve

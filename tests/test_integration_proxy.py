@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 
 from django_bff.tokens import TokenType
-from tests.conftest import browser_login, point_at
 from tests.support.idp import API_RESOURCE, IdentityProvider
+from tests.support.login import browser_login, expire, point_at, session_request
 from tests.support.resource_api import ResourceAPI
-from tests.test_integration_tokens import expire, session_request
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -132,7 +132,7 @@ def test_the_revoke_command_ends_a_session_and_revokes_its_grant(two_servers: An
 
     from django.core.management import call_command
 
-    from tests.conftest import point_at
+    from tests.support.login import point_at
 
     provider, a, _, _ = two_servers
     point_at(settings, provider)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import threading
@@ -15,7 +14,6 @@ from typing import Any
 import pytest
 import requests
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.core.cache import caches
 
@@ -23,11 +21,10 @@ from django_bff.exceptions import AccessTokenUnavailable
 from django_bff.http import UserAccessTokenAuth
 from django_bff.signals import token_response_received
 from django_bff.stores import get_token_store
-from django_bff.testing import UserTokenStoreContract
 from django_bff.token_manager import _in_doubt_key, _lock_key, get_user_access_token, revoke_refresh_token
 from django_bff.tokens import TokenError, UserTokenRequestParameters
-from tests.conftest import browser_login, point_at
 from tests.support.idp import API_RESOURCE, IdentityProvider
+from tests.support.login import browser_login, expire, point_at, session_request
 from tests.support.resource_api import ResourceAPI
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -57,22 +54,6 @@ def received() -> Any:
     r = Received()
     yield r
     r.close()
-
-
-def session_request(client: Any) -> Any:
-    key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
-    user = get_user_model().objects.get(pk=client.session["_auth_user_id"])
-    return UserTokenStoreContract().new_request(key, user)
-
-
-def expire(client: Any) -> Any:
-    """Make the stored access token look expired (the refresh token stays real)."""
-    request = session_request(client)
-    store = get_token_store()
-    token = store.get_token(request)
-    store.store_token(request, dataclasses.replace(token, expires_at=PAST))
-    request.session.save()
-    return token
 
 
 @pytest.mark.database
@@ -327,10 +308,10 @@ def test_user_access_token_auth_does_not_replay_a_stream(oidc: Any, api: Any, bf
 
 
 def test_user_access_token_auth_without_a_session_raises(oidc: Any, api: Any, bff_client: Any) -> None:
-    from tests.test_token_manager import _anonymous
+    from tests.support.token_sessions import anonymous_request
 
     with pytest.raises(AccessTokenUnavailable) as info:
-        requests.get(api.url + "/x", auth=UserAccessTokenAuth(_anonymous()), timeout=10)
+        requests.get(api.url + "/x", auth=UserAccessTokenAuth(anonymous_request()), timeout=10)
     assert info.value.error == "not_authenticated" and info.value.status_code == 401
     assert api.requests == []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from tests.conftest import LeakGuard
+from tests.support.leaks import LeakGuard
 
 
 def record(message: str, *args: object) -> logging.LogRecord:

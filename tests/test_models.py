@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from django_bff.sessions import end_sessions, list_sessions, record_session
-from tests.conftest import new_request
+from tests.support.request import new_request
 
 pytestmark = pytest.mark.database
 

@@ -15,13 +15,11 @@ from django.test import Client
 from django_bff.retrievers import (
     AccessTokenRetrievalContext,
     AccessTokenRetriever,
-    BearerTokenResult,
-    DefaultAccessTokenRetriever,
     DPoPTokenResult,
-    NoAccessTokenResult,
 )
 from django_bff.stores import get_token_store
 from django_bff.testing import UserTokenStoreContract, sample_token
+from tests.support.retrievers import CountingRetriever, PatternRetriever
 from tests.support.upstream import RawUpstream, Upstream
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -168,18 +166,10 @@ def test_upstream_errors_pass_through(routes: Any, browser: Browser, status: int
 # --- the behaviour table --------------------------------------------------------------------------
 
 
-class CountingRetriever(DefaultAccessTokenRetriever):
-    calls = 0
-
-    def get_access_token(self, context: AccessTokenRetrievalContext) -> Any:
-        CountingRetriever.calls += 1
-        return super().get_access_token(context)
-
-
 def test_missing_antiforgery_header_is_401_before_any_token_work(
     routes: Any, browser: Browser, upstream: Upstream
 ) -> None:
-    routes(route("api/user/", upstream.url + "/v1/", RETRIEVER="tests.test_proxy.CountingRetriever"))
+    routes(route("api/user/", upstream.url + "/v1/", RETRIEVER="tests.support.retrievers.CountingRetriever"))
     CountingRetriever.calls = 0
     for headers in ({"HTTP_X_CSRF": ""}, {"HTTP_X_CSRF": "0"}, {"HTTP_X_CSRF": "true"}):
         response = browser.call("POST", "/api/user/x", **headers)
@@ -378,42 +368,16 @@ def test_client_token_trouble(routes: Any, client: Client, upstream: Upstream) -
 # --- retrievers ---------------------------------------------------------------------------------------
 
 
-class RouteRetriever(AccessTokenRetriever):
-    def get_access_token(self, context: AccessTokenRetrievalContext) -> Any:
-        return BearerTokenResult("route-retriever-token")
-
-
-class PatternRetriever(AccessTokenRetriever):
-    instances: list[PatternRetriever] = []
-
-    def __init__(self) -> None:
-        PatternRetriever.instances.append(self)
-
-    def get_access_token(self, context: AccessTokenRetrievalContext) -> Any:
-        assert context.local_path.startswith("/api/") and context.api_address.endswith("/v1/")
-        return BearerTokenResult("pattern-retriever-token")
-
-
-class NoTokenRetriever(AccessTokenRetriever):
-    def get_access_token(self, context: AccessTokenRetrievalContext) -> Any:
-        return NoAccessTokenResult()
-
-
-class BrokenRetriever(AccessTokenRetriever):
-    def get_access_token(self, context: AccessTokenRetrievalContext) -> Any:
-        return "not a result"
-
-
 def test_retriever_precedence_route_then_pattern_then_default(
     routes: Any, browser: Browser, upstream: Upstream
 ) -> None:
     routes(
-        route("api/own/", upstream.url + "/v1/", RETRIEVER="tests.test_proxy.RouteRetriever"),
+        route("api/own/", upstream.url + "/v1/", RETRIEVER="tests.support.retrievers.RouteRetriever"),
         route("api/reports/", upstream.url + "/v1/"),
         route("api/user/", upstream.url + "/v1/"),
         ACCESS_TOKEN_RETRIEVERS=[
-            {"PATTERN": r"^/api/(own|reports)/", "RETRIEVER": "tests.test_proxy.PatternRetriever"},
-            {"PATTERN": r"^/api/reports/", "RETRIEVER": "tests.test_proxy.NoTokenRetriever"},
+            {"PATTERN": r"^/api/(own|reports)/", "RETRIEVER": "tests.support.retrievers.PatternRetriever"},
+            {"PATTERN": r"^/api/reports/", "RETRIEVER": "tests.support.retrievers.NoTokenRetriever"},
         ],
     )
     PatternRetriever.instances.clear()
@@ -428,7 +392,7 @@ def test_retriever_precedence_route_then_pattern_then_default(
 
 
 def test_a_retriever_returning_garbage_is_a_server_error(routes: Any, browser: Browser, upstream: Upstream) -> None:
-    routes(route("api/broken/", upstream.url + "/v1/", RETRIEVER="tests.test_proxy.BrokenRetriever"))
+    routes(route("api/broken/", upstream.url + "/v1/", RETRIEVER="tests.support.retrievers.BrokenRetriever"))
     response = browser.call("GET", "/api/broken/x")
     assert response.status_code == 500 and upstream.requests == []
 

@@ -57,9 +57,9 @@ def test_resolution_and_patterns(settings: Any) -> None:
         pattern_retrievers()
     settings.BFF = {
         **settings.BFF,
-        "ACCESS_TOKEN_RETRIEVERS": [{"PATTERN": "^/api/a/", "RETRIEVER": "tests.test_proxy.RouteRetriever"}],
+        "ACCESS_TOKEN_RETRIEVERS": [{"PATTERN": "^/api/a/", "RETRIEVER": "tests.support.retrievers.RouteRetriever"}],
     }
-    from tests.test_proxy import RouteRetriever
+    from tests.support.retrievers import RouteRetriever
 
     assert retriever_class_for(None, "/api/a/x") is RouteRetriever
     assert retriever_class_for(None, "/api/b/x") is DefaultAccessTokenRetriever

@@ -31,7 +31,7 @@ from django_bff.sessions import (
 )
 from django_bff.stores import get_token_store
 from django_bff.tokens import UserToken
-from tests.conftest import new_request
+from tests.support.request import new_request
 
 CACHE_INDEX = {"BACKEND": "django_bff.sessions.CacheSessionIndex", "OPTIONS": {}}
 

@@ -162,8 +162,8 @@ def test_a_login_a_refresh_and_proxied_calls(
     from django_bff.stores import get_token_store
     from django_bff.testing import UserTokenStoreContract
     from django_bff.tokens import TokenType
-    from tests.conftest import browser_login
     from tests.support.idp import API_RESOURCE
+    from tests.support.login import browser_login
     from tests.support.resource_api import ResourceAPI
 
     issued: list[Any] = []

@@ -21,7 +21,7 @@ from django_bff.retrievers import (
 from django_bff.testing import sample_token
 from django_bff.tokens import TokenResult
 from tests.support.idp import API_RESOURCE
-from tests.test_token_manager import Session
+from tests.support.token_sessions import Session
 
 TOKEN_URL = "http://127.0.0.1:9/token"
 API = "https://orders.example/v1/"
@@ -127,9 +127,9 @@ def test_exchange_failures(user: Any, answer: dict[str, Any], expected: Any) -> 
 
 
 def test_no_user_token_no_exchange() -> None:
-    from tests.test_token_manager import _anonymous
+    from tests.support.token_sessions import anonymous_request
 
-    result = TokenExchangeAccessTokenRetriever().get_access_token(context(_anonymous()))
+    result = TokenExchangeAccessTokenRetriever().get_access_token(context(anonymous_request()))
     assert result == AccessTokenRetrievalError("not_authenticated", 401)
 
 
@@ -206,9 +206,8 @@ class ExchangeForTheAPI(TokenExchangeAccessTokenRetriever):
 
 @pytest.mark.integration
 def test_a_real_exchange_reaches_the_api(oidc: Any, settings: Any, bff_client: Any) -> None:
-    from tests.conftest import browser_login
+    from tests.support.login import browser_login, session_request
     from tests.support.resource_api import ResourceAPI
-    from tests.test_integration_tokens import session_request
 
     with ResourceAPI(oidc.jwks_uri, oidc.issuer, API_RESOURCE) as api:
         settings.BFF = {

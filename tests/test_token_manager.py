@@ -27,27 +27,11 @@ from django_bff.token_manager import (
     revoke_refresh_token,
 )
 from django_bff.tokens import TokenError, UserTokenRequestParameters
+from tests.support.token_sessions import Session, anonymous_request
 
 TOKEN_URL = "http://127.0.0.1:9/token"
 REVOKE_URL = "http://127.0.0.1:9/revoke"
 PAST = datetime.now(timezone.utc) - timedelta(minutes=5)
-
-
-class Session:
-    """A logged-in browser session: each call to ``request()`` is a new request in it."""
-
-    def __init__(self, user: Any, token: Any) -> None:
-        self.contract = UserTokenStoreContract()
-        self.user = user
-        first = self.contract.new_request(user=user)
-        get_token_store().store_token(first, token)
-        self.key = self.contract.finish_request(first)
-
-    def request(self) -> Any:
-        return self.contract.new_request(self.key, self.user)
-
-    def stored(self) -> Any:
-        return get_token_store().get_token(self.request())
 
 
 @pytest.fixture
@@ -212,16 +196,8 @@ def test_other_rejections_keep_the_session(expired: Session, answer: dict[str, A
 
 
 def test_anonymous_and_tokenless_sessions(user: Any) -> None:
-    assert get_user_access_token(_anonymous()).error is TokenError.NOT_AUTHENTICATED
+    assert get_user_access_token(anonymous_request()).error is TokenError.NOT_AUTHENTICATED
     assert get_user_access_token(UserTokenStoreContract().new_request(user=user)).error is TokenError.NO_TOKEN
-
-
-def _anonymous() -> Any:
-    from django.contrib.auth.models import AnonymousUser
-
-    request = UserTokenStoreContract().new_request()
-    request.user = AnonymousUser()
-    return request
 
 
 @responses.activate

@@ -238,7 +238,7 @@ def test_anonymous_slide_false_leaves_no_session(client: Client, settings: Any) 
 @pytest.mark.integration
 @pytest.mark.database
 def test_a_real_login_shows_the_identity_tokens_claims(oidc: Any, bff_client: Any) -> None:
-    from tests.conftest import browser_login
+    from tests.support.login import browser_login
 
     browser_login(bff_client)
     items = bff_client.get("/bff/user", HTTP_X_CSRF="1").json()
@@ -258,8 +258,7 @@ def test_polling_neither_refreshes_nor_slides_and_the_next_api_call_refreshes(
     oidc: Any, bff_client: Any, settings: Any
 ) -> None:
     """Session sliding and token refresh are separate clocks (docs/sessions.rst)."""
-    from tests.conftest import browser_login
-    from tests.test_integration_tokens import expire
+    from tests.support.login import browser_login, expire
 
     settings.SESSION_SAVE_EVERY_REQUEST = True
     browser_login(bff_client)

@@ -202,8 +202,7 @@ def test_logout_revokes_clears_flushes_and_ends_the_session_at_the_idp(oidc: Any
     import requests
 
     from django_bff.stores import get_token_store
-    from tests.conftest import browser_login
-    from tests.test_integration_tokens import session_request
+    from tests.support.login import browser_login, session_request
 
     browser_login(bff_client)
     request = session_request(bff_client)
@@ -308,8 +307,7 @@ def test_an_error_answer_for_no_login_of_ours_does_not_log_out(
 ) -> None:
     """A top-level link to /oidc/callback/?error=... from any site must not end the session (logout CSRF)."""
     from django_bff.stores import get_token_store
-    from tests.conftest import browser_login
-    from tests.test_integration_tokens import session_request
+    from tests.support.login import browser_login, session_request
 
     browser_login(bff_client)
     key = bff_client.session.session_key
@@ -323,7 +321,7 @@ def test_an_error_answer_for_no_login_of_ours_does_not_log_out(
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_an_error_answer_to_a_login_this_browser_started_ends_it(oidc: Any, bff_client: Any) -> None:
-    from tests.conftest import browser_login
+    from tests.support.login import browser_login
 
     browser_login(bff_client)
     start = bff_client.get("/bff/login", {"returnUrl": "/", "prompt": "none"})
@@ -341,8 +339,7 @@ def test_logging_in_again_as_the_same_user_cycles_the_session_key(oidc: Any, bff
 
     from django_bff.sessions import list_sessions
     from django_bff.stores import get_token_store
-    from tests.conftest import browser_login
-    from tests.test_integration_tokens import session_request
+    from tests.support.login import browser_login, session_request
 
     browser_login(bff_client)
     first_key = bff_client.session.session_key

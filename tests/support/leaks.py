@@ -7,6 +7,8 @@ and for anything shaped like a JWT.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -20,6 +22,41 @@ RECORDED: list[tuple[str, str]] = []
 
 def clear() -> None:
     RECORDED.clear()
+
+
+#: Anything shaped like a JWT: a leak whatever the test knows.
+JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
+
+
+class LeakGuard(logging.Handler):
+    """Collects every log record of a test and the token values seen during it."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.secrets: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def add(self, *values: str | None) -> None:
+        self.secrets.update(v for v in values if v and len(v) >= 8)
+
+    def add_token(self, token: Any) -> None:
+        for name in ("access_token", "refresh_token", "identity_token"):
+            self.add(getattr(token, name, None))
+
+    def leaks(self) -> list[str]:
+        """Each log record and recorded response that shows a token value or a JWT."""
+        found = []
+        for record in self.records:
+            text = record.getMessage() + (self.format(record) if record.exc_info else "")
+            if JWT_RE.search(text) or any(secret in text for secret in self.secrets):
+                found.append(f"{record.name}: {text[:200]}")
+        for path, text in RECORDED:
+            if JWT_RE.search(text) or any(secret in text for secret in self.secrets):
+                found.append(f"response to {path}: {text[:200]}")
+        return found
 
 
 def _headers(response: HttpResponseBase) -> str:
