@@ -30,7 +30,6 @@ from tests.support.resource_api import ResourceAPI
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 PAST = datetime.now(timezone.utc) - timedelta(minutes=10)
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def sha(value: str | None) -> str | None:

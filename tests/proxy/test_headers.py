@@ -17,7 +17,7 @@ Sections:
 3. back to the browser: every dropped name is dropped, Content-Type and nosniff;
 4. upstream headers that cannot be passed on: invalid names and values are
    dropped and logged, an answer whose headers cannot be read is a 502.
-   (The same through real gunicorn and uvicorn: tests/test_proxy_faults.py.)
+   (The same through real gunicorn and uvicorn: tests/proxy/test_faults.py.)
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from tests.support.upstream import RawUpstream, Upstream
 
 pytestmark = pytest.mark.django_db
 
-SECURITY_PAGE = Path(__file__).resolve().parent.parent / "docs" / "security.rst"
+SECURITY_PAGE = Path(__file__).resolve().parents[2] / "docs" / "security.rst"
 MARK = "from-the-browser"
 
 #: The names the issue lists, spelt as clients send them: pinned apart from the code's lists.

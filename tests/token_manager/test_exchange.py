@@ -216,7 +216,7 @@ def test_a_real_exchange_reaches_the_api(oidc: Any, settings: Any, bff_client: A
                 {
                     "PREFIX": "api/impersonation/",
                     "TARGET": api.url + "/endpoint/requiring/impersonation/",
-                    "RETRIEVER": "tests.test_token_exchange.ExchangeForTheAPI",
+                    "RETRIEVER": "tests.token_manager.test_exchange.ExchangeForTheAPI",
                     "ALLOW_INSECURE": True,
                 }
             ],
