@@ -99,12 +99,6 @@ def meta_key(name: str) -> str:
 # --- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    with Upstream() as server:
-        yield server
-
-
 @pytest.fixture
 def routes(settings: Any, upstream: Upstream) -> Any:
     """``set_routes(**entry)``: one route ``api/h/`` -> ``<upstream>/v1/``, token type NONE, plus ``entry``."""

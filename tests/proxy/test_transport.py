@@ -63,12 +63,6 @@ class Served:
         return port
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    with Upstream() as up:
-        yield up
-
-
 def _served(kind: str, upstream: Upstream, env: dict[str, str]) -> Iterator[Served]:
     with serve(kind, {"BFF_TEST_UPSTREAM": upstream.url, **env}) as server:
         pid = serving_pid(server.pid)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -26,12 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 TOKEN_URL = "http://127.0.0.1:9/token"
 PAST = datetime.now(timezone.utc) - timedelta(minutes=5)
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    with Upstream() as server:
-        yield server
 
 
 def route(prefix: str, target: str, **extra: Any) -> dict[str, Any]:
