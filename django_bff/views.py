@@ -41,6 +41,7 @@ from django_bff import crypto
 from django_bff.antiforgery import check_antiforgery
 from django_bff.backchannel import get_endpoint
 from django_bff.clients import get_client
+from django_bff.clock import clock
 from django_bff.conf import bff_settings
 from django_bff.exceptions import AntiforgeryRequired, BFFError, InvalidLogoutToken
 from django_bff.faults import is_storage_error, storage_unavailable
@@ -300,7 +301,7 @@ class UserView(View):
         """Seconds until the session expires, counting the save this response may make."""
         if will_slide(request):
             return int(request.session.get_expiry_age())
-        return max(0, int(session_expires_at(request.session) - time.time()))
+        return max(0, int(session_expires_at(request.session) - clock.time()))
 
 
 def _forget_jti_quietly(claims: dict[str, Any]) -> None:

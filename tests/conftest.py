@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 
+from django_bff.clock import Clock
 from django_bff.signals import token_refreshed, token_response_received
 from tests.support import real_parts
 from tests.support.leaks import LeakGuard
@@ -192,6 +193,18 @@ def redis_cache(settings: Any, redis_server: RedisServer) -> Iterator[str]:
     cache.clear()
     yield redis_server.url
     cache.clear()
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """django_bff's clock, to move instead of sleeping (STYLE 18); back at real time after the test."""
+    from django_bff.clock import clock as the_clock
+
+    the_clock.reset()
+    try:
+        yield the_clock
+    finally:
+        the_clock.reset()
 
 
 @pytest.fixture

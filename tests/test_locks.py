@@ -44,7 +44,7 @@ def test_lock_expires(cache: Any) -> None:
     assert lock.acquire()
     import time
 
-    time.sleep(1.2)
+    time.sleep(1.2)  # the cache server's own clock expires the key (a Redis TTL): no clock of ours to move
     assert CacheLock(cache, "k", 30).acquire()
 
 

@@ -9,9 +9,11 @@ from typing import Any
 import jwt
 import pytest
 from django.contrib.sessions.models import Session
+from django.db.models import F
 from django.test import Client
 
 from django_bff import crypto
+from django_bff.clock import Clock
 from django_bff.sessions import SESSION_EXPIRES_KEY
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +50,14 @@ def logged_in(client: Client, user: Any, claims: dict[str, Any] | None = CLAIMS,
 
 def expire_date(client: Client) -> Any:
     return Session.objects.get(session_key=client.session.session_key).expire_date
+
+
+def age(client: Client, seconds: int = 10) -> Any:
+    """Make the stored session look saved ``seconds`` earlier (instead of sleeping); its new expiry date."""
+    Session.objects.filter(session_key=client.session.session_key).update(
+        expire_date=F("expire_date") - timedelta(seconds=seconds)
+    )
+    return expire_date(client)
 
 
 def test_the_antiforgery_header_is_required(client: Client, user: Any) -> None:
@@ -163,12 +173,11 @@ def test_without_save_every_request_polling_does_not_slide(client: Client, user:
 def test_save_every_request_slides(client: Client, user: Any, settings: Any) -> None:
     settings.SESSION_SAVE_EVERY_REQUEST = True
     logged_in(client, user, expires_in=100)
-    before = expire_date(client)
-    time.sleep(1.1)
+    before = age(client)
     response = client.get("/bff/user", **XCSRF)
     assert response.cookies["sessionid"].value
     assert response.json()[-1]["value"] == settings.SESSION_COOKIE_AGE
-    assert expire_date(client) - before >= timedelta(seconds=1)
+    assert expire_date(client) - before >= timedelta(seconds=9)
     # The middleware wrote down the new expiry for later slide=false answers.
     assert client.session[SESSION_EXPIRES_KEY] == pytest.approx(time.time() + settings.SESSION_COOKIE_AGE, abs=3)
 
@@ -178,8 +187,7 @@ def test_save_every_request_slides(client: Client, user: Any, settings: Any) -> 
 def test_slide_false_does_not_extend(client: Client, user: Any, settings: Any, value: str) -> None:
     settings.SESSION_SAVE_EVERY_REQUEST = True
     logged_in(client, user, expires_in=100)
-    before = expire_date(client)
-    time.sleep(1.1)
+    before = age(client)
     response = client.get("/bff/user", {"slide": value}, **XCSRF)
     assert response.status_code == 200
     assert response.cookies.get("sessionid") is None
@@ -222,10 +230,9 @@ def test_with_djangos_middleware_slide_false_cannot_help(client: Client, user: A
         for m in settings.MIDDLEWARE
     ]
     logged_in(client, user)
-    before = expire_date(client)
-    time.sleep(1.1)
+    before = age(client)
     response = client.get("/bff/user", {"slide": "false"}, **XCSRF)
-    assert response.cookies["sessionid"].value and expire_date(client) > before
+    assert response.cookies["sessionid"].value and expire_date(client) - before >= timedelta(seconds=9)
 
 
 @pytest.mark.database
@@ -255,7 +262,7 @@ def test_a_real_login_shows_the_identity_tokens_claims(oidc: Any, bff_client: An
 @pytest.mark.integration
 @pytest.mark.database
 def test_polling_neither_refreshes_nor_slides_and_the_next_api_call_refreshes(
-    oidc: Any, bff_client: Any, settings: Any
+    oidc: Any, bff_client: Any, settings: Any, clock: Clock
 ) -> None:
     """Session sliding and token refresh are separate clocks (docs/sessions.rst)."""
     from tests.support.login import browser_login, expire
@@ -263,10 +270,10 @@ def test_polling_neither_refreshes_nor_slides_and_the_next_api_call_refreshes(
     settings.SESSION_SAVE_EVERY_REQUEST = True
     browser_login(bff_client)
     expire(bff_client)  # the access token is past its expiry; the refresh token is alive
-    before = expire_date(bff_client)
+    before = age(bff_client)
     left = []
     for _ in range(3):
-        time.sleep(1.1)
+        clock.advance(2)
         response = bff_client.get("/bff/user", {"slide": "false"}, HTTP_X_CSRF="1")
         assert response.status_code == 200
         left.append(response.json()[-1]["value"])
@@ -275,4 +282,4 @@ def test_polling_neither_refreshes_nor_slides_and_the_next_api_call_refreshes(
     assert oidc.stats()["token"].get("refresh_token", 0) == 0  # /bff/user never refreshes
     assert bff_client.get("/token/").json()["error"] is None  # a token is needed: one refresh
     assert oidc.stats()["token"]["refresh_token"] == 1
-    assert expire_date(bff_client) > before  # and that request slid the session
+    assert expire_date(bff_client) - before >= timedelta(seconds=9)  # and that request slid the session
