@@ -1,5 +1,9 @@
 """An ASGI middleware that bounds request bodies before Django reads them.
 
+In the data flow: before Django, around the whole ASGI application. A request
+body is bounded here before Django's handler reads it; the proxy view
+(:mod:`django_bff.proxy.view`) then streams it upstream.
+
 Under ASGI, Django's handler reads the whole request body (into a temporary file
 past ``FILE_UPLOAD_MAX_MEMORY_SIZE``) before any view runs, so the proxy's
 ``BFF["MAX_REQUEST_BODY"]`` check would come too late to stop a client from

@@ -1,5 +1,9 @@
 """Client assertions: authenticating the BFF to the token service with a signed JWT.
 
+In the data flow: beside the back-channel, at the bottom of the path to the
+provider. :mod:`django_bff.oauth` asks the configured service for a fresh
+assertion for each token-service request it sends.
+
 Reference: "You can also supply client assertions to the token management
 library" (Duende's ``IClientAssertionService``). Name a service in
 ``BFF["CLIENT_ASSERTION_SERVICE"]`` and every call the OIDC client makes to the

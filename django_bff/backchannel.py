@@ -1,5 +1,11 @@
 """The back-channel: every call django_bff makes to the token service.
 
+In the data flow: the bottom of every path to the provider. The token manager
+and the login ask :mod:`django_bff.oauth`, which sends through :func:`fetch`
+here; the login and the logout-token validation
+(:mod:`django_bff.logout_tokens`) read the provider's discovery document and
+JWKS from here.
+
 Reference: "The token management library uses a named HTTP client from the HTTP
 client factory for all token service communication. You can provide a
 customized HTTP client yourself using the well-known name". Here the well-known

@@ -1,5 +1,10 @@
 """Named OAuth clients for the client-credentials grant (``BFF["CLIENTS"]``).
 
+In the data flow: read by the token manager
+(:mod:`django_bff.token_manager.client`) and :mod:`django_bff.oauth` when a
+CLIENT route or :class:`~django_bff.http.ClientAccessTokenAuth` needs an
+application token. No I/O.
+
 ::
 
     BFF = {

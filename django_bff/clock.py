@@ -1,5 +1,8 @@
 """The one clock django_bff reads for token lifetimes.
 
+In the data flow: at the bottom, read by every module that compares the time
+with a token's or a session's expiry.
+
 Token expiry is wall-clock time (a provider's ``exp`` is), so it is read here
 and nowhere else: tests move this clock (:meth:`Clock.advance`) instead of
 sleeping. Waiting and deadlines use :func:`time.monotonic`, which no test needs

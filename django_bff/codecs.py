@@ -1,5 +1,9 @@
 """Tokens at rest: the encrypted text a token is kept as, and back. No I/O happens here.
 
+In the data flow: the last step before storage and the first after it, for the
+stores (:mod:`django_bff.stores`) and the token manager's cache
+(:mod:`django_bff.token_manager.single_flight`).
+
 Every token django_bff keeps outside the process goes through this module: the
 user tokens in a store's record (:mod:`django_bff.stores`), the client-credentials
 and exchanged tokens in the cache (:mod:`django_bff.token_manager`). Each is

@@ -1,5 +1,8 @@
 """Encryption of tokens at rest (Fernet from ``cryptography``).
 
+In the data flow: under :mod:`django_bff.codecs` (every token at rest) and the
+identity token kept in the session. No I/O.
+
 Keys come from ``BFF["TOKEN_ENCRYPTION_KEYS"]``: a list of Fernet keys, the first
 encrypts, all decrypt (rotation: put the new key first, keep the old ones until
 every stored token was rewritten or expired). Left at ``None``, keys are derived

@@ -1,5 +1,9 @@
 """``@bff_api``: local Django views as BFF API endpoints.
 
+In the data flow: an entry point, as the proxy view is one: a browser call to a
+local view passes :mod:`django_bff.antiforgery` here, then the view runs (and
+may call an API itself with :mod:`django_bff.http`).
+
 Reference: Duende's BFF API endpoints (``.AsBffApiEndpoint()``): the anti-forgery
 header is required, and an unauthenticated call answers 401 instead of a
 redirect to a login page, which a browser app's ``fetch`` could not follow::

@@ -1,5 +1,9 @@
 """DPoP proofs (RFC 9449) for calls that send a DPoP-bound access token.
 
+In the data flow: called by the proxy view (:mod:`django_bff.proxy.view`) and
+the auth objects (:mod:`django_bff.http`) once a retriever gave a DPoP-bound
+token, just before the upstream call. No I/O.
+
 A retriever that returns :class:`~django_bff.retrievers.DPoPTokenResult` gives the
 access token and the private key it is bound to (a JWK, as JSON). Every call
 then carries ``Authorization: DPoP <token>`` and a fresh ``DPoP`` proof: a JWT

@@ -1,5 +1,8 @@
 """A Django REST framework permission for BFF API endpoints.
 
+In the data flow: an entry point for Django REST framework views, with the
+checks of ``@bff_api`` (:mod:`django_bff.antiforgery`) before the view runs.
+
 ::
 
     from rest_framework.views import APIView

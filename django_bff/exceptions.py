@@ -1,5 +1,8 @@
 """Exceptions raised by django_bff.
 
+In the data flow: raised anywhere below an entry point, and turned into answers
+in one place (:mod:`django_bff.responses`).
+
 The tree::
 
     BFFError

@@ -1,5 +1,9 @@
 """Storage outages: what counts as one, and session engines that report them.
 
+In the data flow: at the bottom, beside the storage. The stores, the locks, the
+session middleware and the token manager ask :func:`is_storage_error` when a
+cache or database call fails.
+
 django_bff keeps state in three places a deployment can lose for a while: the
 Django cache (refresh locks, cached client tokens, the logout-token ``jti``
 cache, and with :class:`~django_bff.stores.CacheTokenStore` or

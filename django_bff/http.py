@@ -1,5 +1,9 @@
 """``requests`` auth objects that attach the BFF's tokens to outgoing calls.
 
+In the data flow: an entry point for a project's own code. Like a retriever does
+for the proxy, it asks the token manager for the token; then ``requests`` sends
+the call.
+
 Reference: the ``HttpClient`` with a user-token handler. Use them from your own
 views when you call an API yourself instead of through a proxied route::
 

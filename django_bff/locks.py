@@ -1,5 +1,9 @@
 """A lock in the Django cache, shared by every thread and process that shares the cache.
 
+In the data flow: below the token manager (the single flight of refreshes and
+application tokens), the stores and the session index; it talks only to the
+Django cache.
+
 ``cache.add`` is atomic on Redis (``SET NX``), Memcached and the local-memory
 cache, so at most one holder gets a key at a time. The key expires after
 ``timeout`` seconds, so a crashed holder cannot block the others forever.

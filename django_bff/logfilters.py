@@ -1,5 +1,8 @@
 """Logging filters that keep query strings out of third-party log lines.
 
+In the data flow: outside it. Attached to third-party loggers at start-up, it
+rewrites their records on the way out.
+
 urllib3, which carries every upstream call of the proxy and (under requests)
 every call of the back-channel, logs each request at DEBUG on
 ``urllib3.connectionpool`` with its path and query string

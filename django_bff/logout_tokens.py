@@ -1,5 +1,9 @@
 """Validation of back-channel logout tokens (OpenID Connect Back-Channel Logout 1.0, section 2.6).
 
+In the data flow: ``/bff/backchannel`` (:mod:`django_bff.views`) validates here,
+with the provider's JWKS from :mod:`django_bff.backchannel`, then ends the
+matching sessions (:mod:`django_bff.sessions`).
+
 :func:`validate_logout_token` returns the claims of a token that passes every
 rule, and raises :class:`~django_bff.exceptions.InvalidLogoutToken` (naming the
 rule, never the token) otherwise:

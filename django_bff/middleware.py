@@ -1,5 +1,9 @@
 """``django_bff.middleware.SessionMiddleware``: Django's session middleware, aware of the BFF.
 
+In the data flow: before every view and after it. It loads the session that the
+proxy, the token manager and the stores read, and saves it once the view has
+answered.
+
 Use it in ``MIDDLEWARE`` in place of ``django.contrib.sessions.middleware.SessionMiddleware``::
 
     MIDDLEWARE = [

@@ -1,5 +1,10 @@
 """OAuth 2.0 requests to the token service, sent through the back-channel session.
 
+In the data flow: between the token manager (and the login) and the
+back-channel. It builds each OAuth request (the client's authentication from
+:mod:`django_bff.clients` and :mod:`django_bff.assertions`), sends it through
+:func:`django_bff.backchannel.fetch` and reads the answer.
+
 Classifies every answer so callers get a value or one of two errors:
 
 * :class:`~django_bff.exceptions.TokenRequestRejected`: the token service said

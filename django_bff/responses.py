@@ -1,5 +1,7 @@
 """The one place where errors become HTTP answers for the browser.
 
+In the data flow: the way back. Every entry point's errors become answers here.
+
 Every error answer of a BFF endpoint is JSON ``{"error": "<code>"}`` with the
 status of the error; transient ones carry ``Retry-After``. No message text, no
 upstream body, no token.

@@ -1,5 +1,10 @@
 """Per-route access token retrieval (reference: ``IAccessTokenRetriever``).
 
+In the data flow: after the proxy view's checks and before the upstream call.
+The view asks the route's retriever, which asks the token manager
+(:mod:`django_bff.token_manager`) for the user's, the client's or an exchanged
+token.
+
 The token store says how tokens are kept for everybody; a retriever says which
 token one remote API route sends. :class:`DefaultAccessTokenRetriever` follows
 the route's token type. Write your own for delegation or impersonation (an

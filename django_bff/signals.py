@@ -1,5 +1,8 @@
 """Signals sent by django_bff.
 
+In the data flow: sent by the login hand-off and the token manager; receivers
+run in the request that logged in or refreshed.
+
 ``token_response_received(sender, request, user, token_response, token)``
     After a successful login, once Django's ``login()`` has cycled the session
     key. ``token_response`` is the whole token-endpoint answer (a dict),

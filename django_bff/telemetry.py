@@ -1,5 +1,8 @@
 """Metrics and traces through OpenTelemetry: what an operator needs to see.
 
+In the data flow: beside it. The proxy view, the token manager and
+:mod:`django_bff.oauth` report here; nothing here changes what a call does.
+
 Install the extra (``pip install "django-bff[otel]"``, which brings
 ``opentelemetry-api``) and configure an OpenTelemetry SDK in your project: the
 measurements below then reach your exporters (OTLP, Prometheus...). Without the

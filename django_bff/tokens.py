@@ -1,5 +1,7 @@
 """Token data: plain, immutable values and expiry maths. No I/O happens here.
 
+In the data flow: at the bottom. The values every layer passes to the next.
+
 These map onto the reference page's types: :class:`UserToken` is Duende's
 ``UserToken``, :class:`UserTokenRequestParameters` its
 ``UserTokenRequestParameters``, :class:`TokenType` its ``TokenType``.

@@ -1,5 +1,8 @@
 """Remote API routes: the browser's ``/api/...`` calls, proxied with the right token.
 
+In the data flow: where a browser's ``/api/...`` call starts, and its answer
+leaves. The steps below run top to bottom; each asks the layer under it.
+
 Reference: ``app.MapRemoteBffApiEndpoint(local, remote).RequireAccessToken(TokenType.User)
 .WithAccessTokenRetriever<T>()``. Here::
 
@@ -41,7 +44,7 @@ make its routes, :func:`remote_api` and :func:`settings_routes`, are in
 importable from ``django_bff.proxy``.
 
 The hot path, a call whose token needs no refresh, has this I/O budget (pinned
-by ``tests/test_proxy_budget.py``): the session (one cache round trip, or one
+by ``tests/proxy/test_budget.py``): the session (one cache round trip, or one
 SQL query with database sessions), the token record (one more), the upstream
 call; no user row (the session proves the login:
 :func:`django_bff.sessions.session_login`), no write, no lock, no token request.

@@ -1,5 +1,8 @@
 """Getting, refreshing and revoking user tokens; client-credentials tokens.
 
+In the data flow: below the retrievers and the auth objects
+(:mod:`django_bff.http`), above the stores, the locks and the back-channel.
+
 :func:`get_user_access_token` reads the store and returns the token when it is
 fresh enough. Within ``BFF["REFRESH_BEFORE_EXPIRATION"]`` seconds of expiry (or
 with ``force_renewal``) it refreshes, once per refresh token (that is, per

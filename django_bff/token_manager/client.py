@@ -1,5 +1,9 @@
 """Application tokens: client credentials, and tokens obtained by token exchange.
 
+In the data flow: under the package's entry points and the exchange retriever,
+on top of :mod:`.single_flight`; the requests go through
+:mod:`django_bff.oauth`.
+
 Both are tokens the cache keeps for everybody, one token request per key at a
 time (:func:`.single_flight.cached_token_flow`); this module says what each
 one asks for and under which key. The key is a digest of everything that

@@ -1,5 +1,8 @@
 """The operations a token flow yields, and the two drivers that run it.
 
+In the data flow: the machinery of the token manager: the other modules of the
+package write flows, the entry points run them here.
+
 A flow is written once, as a generator: it yields an operation and gets the
 operation's result back (or its exception thrown in, for the flow to decide).
 :class:`Call` calls a function; :class:`Wait` waits for a lock

@@ -1,5 +1,8 @@
 """Single flight: one token request per key at a time, across threads and processes.
 
+In the data flow: under :mod:`.user` and :mod:`.client`, on top of the lock
+(:mod:`django_bff.locks`) and the cache.
+
 Whoever needs a token that is missing or due for renewal takes a lock in the
 Django cache (``BFF["CACHE"]``, Redis in production); the others wait for it,
 at most ``BFF["REFRESH_LOCK_WAIT"]`` seconds (then ``refresh_lock_timeout``),

@@ -1,5 +1,8 @@
 """User tokens: the store, and the refresh with the session's refresh token.
 
+In the data flow: under the package's entry points, on top of the store
+(:mod:`django_bff.stores`), :mod:`.single_flight` and :mod:`django_bff.oauth`.
+
 The package's entry points answer from the worker's memory when they can, and
 hand every other call to :func:`stored_token_flow`: read the store; fresh
 enough? return it : refresh, once per refresh token (that is, per session:

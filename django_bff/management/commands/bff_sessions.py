@@ -1,5 +1,8 @@
 """``manage.py bff_sessions list|revoke|cleanup``: the server-side session index from the shell.
 
+In the data flow: an entry point from the shell, over the session index and the
+session's life (:mod:`django_bff.sessions`).
+
 ::
 
     manage.py bff_sessions list [--sub SUB] [--sid SID] [--json]
