@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 
 from django_bff.conf import bff_settings
 from django_bff.exceptions import AntiforgeryRequired, CsrfFailed
@@ -23,6 +23,10 @@ from django_bff.exceptions import AntiforgeryRequired, CsrfFailed
 __all__ = ["check_antiforgery", "check_csrf_header"]
 
 security_logger = logging.getLogger("django.security.django_bff")
+
+
+def _never_called(request: HttpRequest) -> HttpResponseBase:  # pragma: no cover - process_view() never calls it
+    raise AssertionError("CsrfViewMiddleware.process_view() called its get_response or view")
 
 
 def check_antiforgery(request: HttpRequest) -> None:
@@ -53,8 +57,8 @@ def check_csrf_header(request: HttpRequest) -> None:
         return
     request.method = "PUT" if method == "POST" else method
     try:
-        # Stand-ins for get_response and the view, which process_view() never calls: only its refusal counts.
-        refusal = CsrfViewMiddleware(lambda r: None).process_view(request, lambda r: None, (), {})  # type: ignore[arg-type,return-value]
+        # process_view() calls neither get_response nor the view: only its refusal counts.
+        refusal = CsrfViewMiddleware(_never_called).process_view(request, _never_called, (), {})
     finally:
         request.method = method
     if refusal is not None:

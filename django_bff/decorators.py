@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core.exceptions import PermissionDenied
@@ -68,7 +68,8 @@ def _wrap(view: F, antiforgery: bool, require_authentication: bool) -> F:
             if refusal is not None:
                 return refusal
             try:
-                return await view(request, *args, **kwargs)  # type: ignore[no-any-return]
+                response: HttpResponseBase = await view(request, *args, **kwargs)
+                return response
             except PermissionDenied:
                 return error_response(403, "permission_denied")
 
@@ -81,13 +82,14 @@ def _wrap(view: F, antiforgery: bool, require_authentication: bool) -> F:
             if refusal is not None:
                 return refusal
             try:
-                return view(request, *args, **kwargs)  # type: ignore[no-any-return]
+                response: HttpResponseBase = view(request, *args, **kwargs)
+                return response
             except PermissionDenied:
                 return error_response(403, "permission_denied")
 
         wrapper = sync_wrapper
     wrapper.bff_api = True
-    return csrf_exempt(wrapper) if antiforgery else wrapper  # type: ignore[no-any-return]
+    return cast(F, csrf_exempt(wrapper) if antiforgery else wrapper)
 
 
 @overload

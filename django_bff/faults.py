@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import SessionBase
@@ -144,7 +144,7 @@ def strict_session_store(engine: type[SessionBase]) -> type[SessionBase]:
 
             def _loaded(self, data: Any) -> dict[str, Any]:
                 if data is not None:
-                    return data  # type: ignore[no-any-return]
+                    return cast(dict[str, Any], data)
                 self._session_key = None  # as Django's engine: an unknown key gets a new one
                 return {}
 
@@ -164,7 +164,7 @@ def strict_session_store(engine: type[SessionBase]) -> type[SessionBase]:
                     s = self._get_session_from_db()
                     return self.decode(s.session_data) if s else {}
                 if data is not None:
-                    return data  # type: ignore[no-any-return]
+                    return cast(dict[str, Any], data)
                 s = self._get_session_from_db()
                 if not s:
                     return {}
@@ -175,7 +175,7 @@ def strict_session_store(engine: type[SessionBase]) -> type[SessionBase]:
                     if not is_storage_error(e):
                         raise
                     logger.warning("session cache unavailable (%s); not cached", type(e).__name__)
-                return data  # type: ignore[no-any-return]
+                return cast(dict[str, Any], data)
 
             async def aload(self) -> dict[str, Any]:
                 return await sync_to_async(self.load)()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import weakref
 from typing import Any
 
 import requests
@@ -37,6 +38,9 @@ from django_bff.tokens import TokenResult, UserTokenRequestParameters
 __all__ = ["RenewingTokenAuth", "UserAccessTokenAuth", "ClientAccessTokenAuth"]
 
 logger = logging.getLogger(__name__)
+
+#: The requests sent again with a renewed token: never renewed twice.
+_renewed: weakref.WeakSet[requests.PreparedRequest] = weakref.WeakSet()
 
 
 def _scheme(token_type: str) -> str:
@@ -58,7 +62,7 @@ class RenewingTokenAuth(AuthBase):
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         r.headers["Authorization"] = self._authorization(False)
-        r.register_hook("response", self._handle_401)  # type: ignore[no-untyped-call]
+        r.hooks.setdefault("response", []).append(self._handle_401)
         return r
 
     @staticmethod
@@ -67,13 +71,13 @@ class RenewingTokenAuth(AuthBase):
 
     def _handle_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         request = response.request
-        if response.status_code != 401 or getattr(request, "_bff_renewed", False):
+        if response.status_code != 401 or request in _renewed:
             return response
         if not self._replayable(request):
             logger.debug("401 on a streamed body: not retried")
             return response
         retry = request.copy()
-        retry._bff_renewed = True  # type: ignore[attr-defined]
+        _renewed.add(retry)
         retry.headers["Authorization"] = self._authorization(True)
         _ = response.content  # read the 401 so the connection can be reused
         response.close()
