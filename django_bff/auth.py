@@ -9,9 +9,10 @@ needs and nothing else:
 * the identity token's ``aud``, ``iss`` (when ``BFF["AUTHORITY"]`` is set),
   ``exp`` and ``nonce`` are checked, and keys come from the cached JWKS (an
   unknown ``kid`` re-fetches it once);
-* the whole token response is kept: once Django's ``login()`` has cycled the
-  session key, the tokens go to the store (``BFF["SAVE_TOKENS"]``) and the
-  ``token_response_received`` signal is sent;
+* the whole token response is kept and handed over (:mod:`django_bff.handoff`):
+  once Django's ``login()`` has cycled the session key, the tokens go to the
+  store (``BFF["SAVE_TOKENS"]``) and the ``token_response_received`` signal is
+  sent;
 * with no ``OIDC_OP_USER_ENDPOINT`` the claims come from the identity token, so
   providers whose userinfo endpoint refuses JWT access tokens work.
 """
@@ -33,15 +34,13 @@ from django_bff.backchannel import fetch, get_endpoint, get_signing_key
 from django_bff.clock import clock
 from django_bff.conf import bff_settings
 from django_bff.exceptions import TokenServiceError
+from django_bff.handoff import PENDING_TOKEN_ATTR, hand_over
 from django_bff.tokens import UserToken
 
 __all__ = ["BFFAuthenticationBackend", "PENDING_TOKEN_ATTR"]
 
 logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("django.security.django_bff")
-
-#: The request attribute that carries a login's token response until login() ran.
-PENDING_TOKEN_ATTR = "_bff_pending_token_response"
 
 _ENDPOINT_SETTINGS = {
     "OIDC_OP_TOKEN_ENDPOINT": "token_endpoint",
@@ -157,25 +156,8 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
             return None
         if user is None or request is None or self._token_response is None:
             return user
-        pending = (
-            self._token_response,
-            UserToken.from_token_response(
-                self._token_response, client_id=self.OIDC_RP_CLIENT_ID, now=self._token_requested_at
-            ),
+        token = UserToken.from_token_response(
+            self._token_response, client_id=self.OIDC_RP_CLIENT_ID, now=self._token_requested_at
         )
-        setattr(request, PENDING_TOKEN_ATTR, pending)
-        current = getattr(request, "user", None)
-        same_user = current is not None and current.is_authenticated and current.pk == user.pk
-        if same_user and not getattr(request, "_bff_oidc_callback", False):
-            # mozilla-django-oidc's own callback does not call login() again for the
-            # same user (django_bff.views.OIDCCallbackView does): no user_logged_in
-            # signal will come. Do what login() would, then hand the tokens over.
-            from django.middleware.csrf import rotate_token
-
-            from django_bff.receivers import deliver_pending_tokens
-            from django_bff.sessions import cycle_session_key
-
-            cycle_session_key(request)
-            rotate_token(request)
-            deliver_pending_tokens(request, user)
+        hand_over(request, user, self._token_response, token)
         return user

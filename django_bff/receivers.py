@@ -1,9 +1,11 @@
 """Signal receivers connected in ``AppConfig.ready()``.
 
-* ``user_logged_in``: a login's token response (kept on the request by
-  :class:`~django_bff.auth.BFFAuthenticationBackend`) goes to the store, now that
-  ``login()`` has cycled the session key, and ``token_response_received`` is sent.
-  The session is recorded in the session index (:mod:`django_bff.sessions`).
+* ``user_logged_in``: the login hand-off (:mod:`django_bff.handoff`): a login's
+  token response, kept on the request by
+  :class:`~django_bff.auth.BFFAuthenticationBackend`, goes to the session and the
+  store now that ``login()`` has cycled the session key
+  (:func:`~django_bff.handoff.deliver_pending_tokens`, still importable from
+  here).
 * ``user_logged_out``: the session's tokens are cleared and its index entry
   dropped before Django flushes it.
 * the user model's ``pre_save``/``post_save``/``post_delete``: a user who is
@@ -19,63 +21,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import jwt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest
-from django.utils.crypto import get_random_string
 
-from django_bff import crypto
-from django_bff.conf import bff_settings
-from django_bff.sessions import SESSION_SID_KEY, end_user_sessions, forget_session, record_session
-from django_bff.signals import token_response_received
+from django_bff.handoff import deliver_pending_tokens
+from django_bff.session_keys import SESSION_ID_TOKEN_KEY, SESSION_SID_KEY
+from django_bff.sessions import end_user_sessions, forget_session
 from django_bff.stores import get_token_store
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["deliver_pending_tokens", "SESSION_SID_KEY", "SESSION_ID_TOKEN_KEY"]
-
-#: The identity token, encrypted, for the end-session request's id_token_hint.
-SESSION_ID_TOKEN_KEY = "_bff_id_token"
-
-
-def _unverified_claims(identity_token: str | None) -> dict[str, Any]:
-    """Claims of an identity token already verified at login (None-safe)."""
-    if not identity_token:
-        return {}
-    try:
-        claims = jwt.decode(identity_token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return {}
-    return claims if isinstance(claims, dict) else {}
-
-
-def deliver_pending_tokens(request: HttpRequest, user: Any) -> None:
-    from django_bff.auth import PENDING_TOKEN_ATTR
-
-    pending = getattr(request, PENDING_TOKEN_ATTR, None)
-    if pending is None:
-        return
-    delattr(request, PENDING_TOKEN_ATTR)
-    response, token = pending
-    # The session id the logout endpoint asks for: the provider's "sid" when the identity
-    # token has one (back-channel logout names it), else one of our own.
-    claims = _unverified_claims(token.identity_token)
-    sub = str(claims.get("sub") or getattr(user, "get_username", lambda: "")())
-    record_session(request, sub, str(claims.get("sid") or get_random_string(32)), user=str(user.pk))
-    if token.identity_token:
-        request.session[SESSION_ID_TOKEN_KEY] = crypto.encrypt(token.identity_token.encode())
-    if bff_settings.SAVE_TOKENS:
-        store = get_token_store()
-        store.clear_token(request)  # a new login replaces every earlier token
-        store.store_token(request, token)
-        logger.debug("login tokens stored")
-    token_response_received.send(
-        sender=type(user), request=request, user=user, token_response=dict(response), token=token
-    )
 
 
 @receiver(user_logged_in, dispatch_uid="django_bff.store_login_tokens")

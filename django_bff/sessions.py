@@ -48,6 +48,13 @@ from django_bff import crypto
 from django_bff.conf import bff_settings, load_backend, on_reload
 from django_bff.exceptions import BFFImproperlyConfigured
 from django_bff.locks import CacheLock, Polling, Waited
+from django_bff.session_keys import (
+    SESSION_EXPIRES_KEY,
+    SESSION_INDEXED_KEY,
+    SESSION_SID_KEY,
+    SESSION_SUB_KEY,
+    SESSION_USER_INDEXED_KEY,
+)
 
 __all__ = [
     "SessionInfo",
@@ -76,16 +83,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("django.security.django_bff")
 
-#: The session's id for /bff/logout?sid= and back-channel logout (written at login).
-SESSION_SID_KEY = "_bff_sid"
-#: The user's subject at the provider (written at login).
-SESSION_SUB_KEY = "_bff_sub"
-#: When the session expires unless saved again (epoch seconds; kept by the middleware).
-SESSION_EXPIRES_KEY = "_bff_expires_at"
-#: The ``expires`` last written to the index for this session (epoch seconds).
-SESSION_INDEXED_KEY = "_bff_indexed_until"
-#: The Django user the index knows this session by (written at login): see :func:`session_login`.
-SESSION_USER_INDEXED_KEY = "_bff_indexed_user"
 #: Seconds an index entry outlives its ``expires`` (clock steps, a session that slid a moment ago).
 GRACE = 60
 

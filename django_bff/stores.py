@@ -48,16 +48,12 @@ from django_bff.codecs import encode_user_token as _encode_token
 from django_bff.conf import bff_settings, load_backend, on_reload
 from django_bff.exceptions import InvalidTokenStore, TokenStoreConflict, TokenStoreError
 from django_bff.locks import CacheLock, Waited
+from django_bff.session_keys import RECORD_FIELD, SESSION_RECORD_KEY, SESSION_REF_KEY
 from django_bff.tokens import UserToken, UserTokenRequestParameters
 
 __all__ = ["UserTokenStore", "RecordTokenStore", "SessionTokenStore", "CacheTokenStore", "get_token_store"]
 
 logger = logging.getLogger(__name__)
-
-#: The session key holding the id of the token record (never a token).
-SESSION_REF_KEY = "_bff_token_ref"
-#: With signed_cookies only: the session key holding the encrypted record itself.
-SESSION_RECORD_KEY = "_bff_token_record"
 
 
 class UserTokenStore:
@@ -283,7 +279,7 @@ class SessionTokenStore(RecordTokenStore):
     once (see the module documentation).
     """
 
-    RECORD_FIELD = "bff_token_record"
+    RECORD_FIELD = RECORD_FIELD
 
     @property
     def engine(self) -> type[SessionBase]:

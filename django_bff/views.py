@@ -37,7 +37,6 @@ from mozilla_django_oidc.views import (  # type: ignore[import-untyped]
     OIDCAuthenticationRequestView,
 )
 
-from django_bff import crypto
 from django_bff.antiforgery import check_antiforgery
 from django_bff.backchannel import get_endpoint
 from django_bff.clients import get_client
@@ -45,17 +44,18 @@ from django_bff.clock import clock
 from django_bff.conf import bff_settings
 from django_bff.exceptions import AntiforgeryRequired, BFFError, InvalidLogoutToken
 from django_bff.faults import is_storage_error, storage_unavailable
+from django_bff.handoff import CALLBACK_ATTR, session_identity_token, unverified_claims
 from django_bff.logout_tokens import forget_jti, remember_jti, validate_logout_token
 from django_bff.middleware import dont_slide, will_slide
-from django_bff.receivers import SESSION_ID_TOKEN_KEY, _unverified_claims
 from django_bff.responses import error_response, response_for
-from django_bff.sessions import (
+from django_bff.session_keys import (
+    OIDC_ID_TOKEN_EXPIRATION_KEY,
+    OIDC_LOGIN_NEXT_KEY,
+    OIDC_STATES_KEY,
     SESSION_SID_KEY,
     SESSION_SUB_KEY,
-    cycle_session_key,
-    end_sessions,
-    session_expires_at,
 )
+from django_bff.sessions import cycle_session_key, end_sessions, session_expires_at
 from django_bff.token_manager import revoke_refresh_token
 
 __all__ = [
@@ -68,9 +68,6 @@ __all__ = [
     "diagnostics_enabled",
     "safe_return_url",
 ]
-
-#: Set on the request by :class:`OIDCCallbackView`: its login() hands the tokens over.
-CALLBACK_ATTR = "_bff_oidc_callback"
 
 logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("django.security.django_bff")
@@ -124,7 +121,7 @@ class LoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]
         response: HttpResponse = super().get(request)
         # mozilla-django-oidc checks "next" against the allowed hosts only; an allowed
         # absolute URL of another origin is what we validated, so keep it as is.
-        request.session["oidc_login_next"] = return_url
+        request.session[OIDC_LOGIN_NEXT_KEY] = return_url
         return response
 
     def get_extra_params(self, request: HttpRequest) -> dict[str, Any]:
@@ -157,7 +154,7 @@ class OIDCCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]
     def get(self, request: HttpRequest) -> HttpResponseBase:
         if request.GET.get("error"):
             state = request.GET.get("state")
-            states = request.session.get("oidc_states")
+            states = request.session.get(OIDC_STATES_KEY)
             if not (isinstance(state, str) and isinstance(states, dict) and state in states):
                 security_logger.warning(
                     "OIDC callback with an error answer for no login of this browser's: session left as it is"
@@ -176,7 +173,7 @@ class OIDCCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]
             cycle_session_key(self.request)
         auth.login(self.request, self.user)
         expiration = self.get_settings("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 60 * 15)
-        self.request.session["oidc_id_token_expiration"] = time.time() + expiration
+        self.request.session[OIDC_ID_TOKEN_EXPIRATION_KEY] = time.time() + expiration
         return HttpResponseRedirect(self.success_url)
 
 
@@ -210,7 +207,7 @@ class LogoutView(View):
             return error_response(400, "invalid_sid")
         if bff_settings.REVOKE_REFRESH_TOKEN_ON_LOGOUT:
             revoke_refresh_token(request)
-        id_token = _session_id_token(request)
+        id_token = session_identity_token(request.session)
         try:
             end_session = get_endpoint("end_session_endpoint")
         except BFFError:
@@ -225,16 +222,6 @@ class LogoutView(View):
             params["client_id"] = get_client().client_id
         separator = "&" if urlsplit(end_session).query else "?"
         return HttpResponseRedirect(f"{end_session}{separator}{urlencode(params)}")
-
-
-def _session_id_token(request: HttpRequest) -> str | None:
-    value = request.session.get(SESSION_ID_TOKEN_KEY)
-    if not isinstance(value, str):
-        return None
-    try:
-        return crypto.decrypt(value).decode()
-    except crypto.InvalidToken:
-        return None
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -287,7 +274,7 @@ class UserView(View):
     def get_claims(self, request: HttpRequest) -> dict[str, Any]:
         """The claims to show: the identity token's, filtered by the settings."""
         # Verified at login; read again here, from our own encrypted copy.
-        claims = _unverified_claims(_session_id_token(request))
+        claims = unverified_claims(session_identity_token(request.session))
         if not claims and isinstance(request.session.get(SESSION_SUB_KEY), str):
             claims = {"sub": request.session[SESSION_SUB_KEY]}
         wanted = bff_settings.USER_CLAIMS

@@ -20,7 +20,9 @@ HEADER_POLICY = {
 }
 
 PUBLIC = {
-    "django_bff.auth": {"BFFAuthenticationBackend"},
+    "django_bff.auth": {"BFFAuthenticationBackend", "PENDING_TOKEN_ATTR"},
+    "django_bff.handoff": {"hand_over", "deliver_pending_tokens", "session_identity_token", "PENDING_TOKEN_ATTR"},
+    "django_bff.session_keys": {"SESSION_SID_KEY", "SESSION_SUB_KEY", "SESSION_REF_KEY", "SESSION_RECORD_KEY"},
     "django_bff.tokens": {"UserToken", "ClientToken", "UserTokenRequestParameters", "TokenType"},
     "django_bff.token_manager": {
         "get_user_access_token",
@@ -43,7 +45,7 @@ PUBLIC = {
     "django_bff.codecs": {"encode_user_token", "decode_user_token", "encode_client_token", "decode_client_token"},
     "django_bff.locks": {"CacheLock", "Polling", "Waited"},
     "django_bff.oauth": set(),
-    "django_bff.receivers": set(),
+    "django_bff.receivers": {"deliver_pending_tokens", "SESSION_SID_KEY", "SESSION_ID_TOKEN_KEY"},
     "django_bff.checks": set(),
     "django_bff.retrievers": {
         "AccessTokenRetriever",

@@ -32,10 +32,23 @@ def test_logout_survives_a_broken_store(user: Any, settings: Any, leak_guard: An
     assert any(r.levelname == "ERROR" and r.name == "django_bff.receivers" for r in leak_guard.records)
 
 
-def test_logout_without_a_session_is_ignored() -> None:
-    from django_bff.receivers import _on_logout
+def test_logout_without_a_session_touches_no_store(user: Any, settings: Any) -> None:
+    from django.contrib.auth.signals import user_logged_out
+    from django.http import HttpRequest
 
-    _on_logout(sender=None, request=None, user=None)
+    from django_bff.receivers import _on_logout
+    from tests.support.stores import RecordingTokenStore
+
+    settings.BFF = {**settings.BFF, "USER_TOKEN_STORE": {"BACKEND": "tests.support.stores.RecordingTokenStore"}}
+    RecordingTokenStore.calls.clear()
+    for request in (None, HttpRequest()):  # no request at all; a request that never had a session
+        answered = user_logged_out.send(sender=type(user), request=request, user=user)
+        assert (_on_logout, None) in answered  # the receiver ran, and raised nothing
+    assert RecordingTokenStore.calls == []
+    # The same signal for a request with a session clears that session's tokens.
+    with_session = UserTokenStoreContract().new_request(user=user)
+    user_logged_out.send(sender=type(user), request=with_session, user=user)
+    assert RecordingTokenStore.calls == [("clear_token", with_session.session.session_key)]
 
 
 def test_logout_survives_a_broken_session_index(user: Any, settings: Any, leak_guard: Any) -> None:
