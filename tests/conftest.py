@@ -195,6 +195,20 @@ def redis_cache(settings: Any, redis_server: RedisServer) -> Iterator[str]:
     cache.clear()
 
 
+@pytest.fixture(
+    params=[pytest.param("database", marks=pytest.mark.database), pytest.param("cache", marks=pytest.mark.integration)]
+)
+def index(request: Any, settings: Any, db: Any) -> Any:
+    """Each shipped session index in turn (the cache one on the real Redis)."""
+    from django_bff.sessions import get_session_index
+    from tests.support.sessions import CACHE_INDEX
+
+    if request.param == "cache":
+        request.getfixturevalue("redis_cache")
+        settings.BFF = {**settings.BFF, "SESSION_INDEX": CACHE_INDEX}
+    return get_session_index()
+
+
 @pytest.fixture
 def clock() -> Iterator[Clock]:
     """django_bff's clock, to move instead of sleeping (STYLE 18); back at real time after the test."""

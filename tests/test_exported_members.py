@@ -94,6 +94,13 @@ PUBLIC = {
         "end_sessions",
         "cleanup_sessions",
     },
+    "django_bff.session_index": {
+        "SessionInfo",
+        "SessionIndex",
+        "DatabaseSessionIndex",
+        "CacheSessionIndex",
+        "get_session_index",
+    },
     "django_bff.middleware": {"SessionMiddleware", "dont_slide"},
     "django_bff.logout_tokens": {"validate_logout_token"},
     "django_bff.models": {"UserSession"},

@@ -4,15 +4,42 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta, timezone
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
-from django_bff.sessions import DatabaseSessionIndex
+from django_bff.sessions import DatabaseSessionIndex, record_session
 from django_bff.stores import get_token_store
 from django_bff.testing import UserTokenStoreContract
+from django_bff.tokens import UserToken
+from tests.support.request import new_request
+
+#: BFF["SESSION_INDEX"] for the cache index.
+CACHE_INDEX = {"BACKEND": "django_bff.sessions.CacheSessionIndex", "OPTIONS": {}}
+
+
+def login_session(sub: str, sid: str, *, tokens: bool = False) -> HttpRequest:
+    """A saved server-side session recorded in the index, as a BFF login leaves it."""
+    request = new_request()
+    record_session(request, sub, sid)
+    if tokens:
+        token = UserToken(
+            access_token=f"at-{sid}",
+            refresh_token=f"rt-{sid}",
+            expires_at=datetime.now(tz=timezone.utc) + timedelta(minutes=5),
+        )
+        get_token_store().store_token(request, token)
+    request.session.save()
+    return request
+
+
+def session_exists(request: HttpRequest) -> bool:
+    """Whether the session ``request`` holds is still in the session storage."""
+    engine = import_module(settings.SESSION_ENGINE)
+    return bool(engine.SessionStore().exists(request.session.session_key))
 
 
 class LoggedIn:
@@ -52,8 +79,6 @@ def expire(client: Any) -> Any:
 
 def bff_login(client: Any, user: Any, token: Any, *, sub: str = "alice", sid: str = "sid-1") -> HttpRequest:
     """What a BFF login leaves in the session ``client`` holds: Django's login, the index entry, the tokens."""
-    from django_bff.sessions import record_session
-
     client.force_login(user, backend="django_bff.auth.BFFAuthenticationBackend")
     request = UserTokenStoreContract().new_request(client.cookies[settings.SESSION_COOKIE_NAME].value, user)
     record_session(request, sub, sid, user=str(user.pk))
