@@ -32,6 +32,7 @@ from django_bff.handoff import deliver_pending_tokens
 from django_bff.session_keys import SESSION_ID_TOKEN_KEY, SESSION_SID_KEY
 from django_bff.sessions import end_user_sessions, forget_session
 from django_bff.stores import get_token_store
+from django_bff.token_memory import forget_session_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,6 @@ def _on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any
 def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     if request is None or not hasattr(request, "session"):
         return
-    from django_bff.token_manager import forget_session_tokens
-
     forget_session_tokens(request.session.session_key)
     try:
         get_token_store().clear_token(request)

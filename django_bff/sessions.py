@@ -34,7 +34,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 
@@ -54,6 +53,7 @@ from django_bff.session_keys import (
     SESSION_SUB_KEY,
     SESSION_USER_INDEXED_KEY,
 )
+from django_bff.token_memory import forget_session_tokens
 
 __all__ = [
     "SessionInfo",
@@ -261,24 +261,25 @@ def list_sessions(*, sub: str | None = None, sid: str | None = None) -> list[Ses
 
 
 def _end(info: SessionInfo, revoke: bool) -> None:
+    """End one session from outside any request of its own: on the session alone."""
+    from django_bff import oauth
     from django_bff.stores import get_token_store
-    from django_bff.token_manager import forget_session_tokens, revoke_refresh_token
 
     forget_session_tokens(info.session_key)
-    store = _session_store(info.session_key)
-    request = HttpRequest()
-    request.session = store
-    request.user = AnonymousUser()
+    session = _session_store(info.session_key)
+    store = get_token_store()
     if revoke:
         try:
-            revoke_refresh_token(request)
+            token = store.get_session_token(session)
+            if token is not None and token.refresh_token:
+                oauth.revoke(token.refresh_token, "refresh_token")
         except Exception:
             logger.exception("could not revoke the refresh token of an ended session")
     try:
-        get_token_store().clear_token(request)
+        store.clear_session_tokens(session)
     except Exception:
         logger.exception("could not clear the tokens of an ended session")
-    store.delete(info.session_key)
+    session.delete(info.session_key)
     get_session_index().remove(info.session_key)
 
 

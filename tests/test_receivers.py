@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import logout
 
-from django_bff.stores import get_token_store
+from django_bff.stores import RecordTokenStore, get_token_store
 from django_bff.testing import UserTokenStoreContract, sample_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,7 +19,9 @@ def test_django_logout_clears_the_tokens(user: Any) -> None:
     again = contract.new_request(key, user)
     ref = again.session["_bff_token_ref"]
     logout(again)
-    assert get_token_store().read_record(ref) is None  # type: ignore[attr-defined]
+    store = get_token_store()
+    assert isinstance(store, RecordTokenStore)
+    assert store.read_record(ref) is None
 
 
 def test_logout_survives_a_broken_store(user: Any, settings: Any, leak_guard: Any) -> None:

@@ -12,12 +12,14 @@ from django_bff.stores import (
     SESSION_RECORD_KEY,
     SESSION_REF_KEY,
     CacheTokenStore,
+    CookieTokenStore,
     SessionTokenStore,
     UserTokenStore,
     get_token_store,
 )
 from django_bff.testing import UserTokenStoreContract, sample_token
 from django_bff.tokens import UserTokenRequestParameters
+from tests.support.stores import RequestOnlyTokenStore
 
 ENGINES = {
     "db": "django.contrib.sessions.backends.db",
@@ -88,6 +90,30 @@ class TestSessionTokenStoreOnRedisContract(UserTokenStoreContract):
 
     def raw_values(self, request: Any) -> list[bytes] | None:
         return _redis_values(self.url)
+
+
+@pytest.mark.django_db(transaction=True)
+class TestCookieTokenStoreContract(UserTokenStoreContract):
+    @pytest.fixture(autouse=True)
+    def _engine(self, settings: Any) -> None:
+        settings.SESSION_ENGINE = ENGINES["signed_cookies"]
+
+    def make_store(self) -> UserTokenStore:
+        return CookieTokenStore()
+
+    def raw_values(self, request: Any) -> list[bytes] | None:
+        return [request.session.session_key.encode(), json.dumps(dict(request.session)).encode()]
+
+
+@pytest.mark.django_db(transaction=True)
+class TestRequestOnlyStoreContract(UserTokenStoreContract):
+    """A store with only the request-based contract: the defaults of the session-level methods."""
+
+    def make_store(self) -> UserTokenStore:
+        return RequestOnlyTokenStore()
+
+    def raw_values(self, request: Any) -> list[bytes] | None:
+        return _locmem_values()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -28,9 +28,10 @@ every call.
 When the cache or the token storage cannot be reached the answer is
 ``storage_unavailable`` (503 for the browser), never an exception.
 
-This package holds the entry points, the straight line of the hot path (a
+This package holds the entry points and the straight line of the hot path (a
 token in memory, a session that proves the login: no flow, no I/O but the
-session) and the worker's memory. The rest is written once as flows, run by a
+session); the worker's memory itself is :mod:`django_bff.token_memory`, below
+the stores, which forget a session's tokens there when they change. The rest is written once as flows, run by a
 sync driver and an async one, so both behave the same:
 
 * :mod:`.flow`: the typed operations a flow yields, and the two drivers;
@@ -43,19 +44,17 @@ sync driver and an async one, so both behave the same:
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 
-from django_bff.clock import clock
 from django_bff.codecs import decode_client_token, encode_client_token
-from django_bff.conf import bff_settings, on_reload
+from django_bff.conf import bff_settings
 from django_bff.faults import is_storage_error
 from django_bff.sessions import asession_login, session_login
 from django_bff.token_manager import client, user
 from django_bff.token_manager.flow import Flow, call, run_async, run_sync, storage_guarded
+from django_bff.token_memory import forget_session_tokens, memory_key, recall, remember
 from django_bff.tokens import TokenError, TokenResult, UserToken, UserTokenRequestParameters
 
 __all__ = [
@@ -78,62 +77,6 @@ _lock_key = user.lock_key
 _in_doubt_key = user.in_doubt_key
 _in_doubt_for = user.in_doubt_for
 _mark_in_doubt = user.mark_in_doubt
-
-
-# --- tokens in the worker's memory ---------------------------------------------------------------
-
-_MEMORY_SIZE = 10000
-_memory: OrderedDict[tuple[str, str], tuple[UserToken, float]] = OrderedDict()
-_memory_lock = threading.Lock()
-
-
-def _memory_key(request: HttpRequest, parameters: UserTokenRequestParameters) -> tuple[str, str] | None:
-    """Where the worker keeps this request's token: by session key and resource (None: it does not)."""
-    if float(bff_settings.TOKEN_MEMORY_TTL) <= 0:
-        return None
-    session_key = getattr(getattr(request, "session", None), "session_key", None)
-    if not session_key:
-        return None  # signed_cookies, or no session yet
-    return (session_key, f"{parameters.resource or ''}\x00{parameters.scope or ''}")
-
-
-def _recall(key: tuple[str, str] | None) -> UserToken | None:
-    if key is None:
-        return None
-    with _memory_lock:
-        entry = _memory.get(key)
-        if entry is None:
-            return None
-        if clock.time() - entry[1] > float(bff_settings.TOKEN_MEMORY_TTL):
-            del _memory[key]
-            return None
-        _memory.move_to_end(key)
-        return entry[0]
-
-
-def _remember(key: tuple[str, str] | None, token: UserToken) -> None:
-    if key is None:
-        return
-    with _memory_lock:
-        _memory[key] = (token, clock.time())
-        _memory.move_to_end(key)
-        while len(_memory) > _MEMORY_SIZE:
-            _memory.popitem(last=False)
-
-
-def forget_session_tokens(session_key: str | None) -> None:
-    """Drop what this worker keeps in memory for the session ``session_key`` (every resource)."""
-    if not session_key:
-        return
-    with _memory_lock:
-        for key in [k for k in _memory if k[0] == session_key]:
-            del _memory[key]
-
-
-@on_reload
-def _forget_all() -> None:
-    with _memory_lock:
-        _memory.clear()
 
 
 # --- who is asking ---------------------------------------------------------------------------------
@@ -184,11 +127,15 @@ async def _alogged_in_for_sure(request: HttpRequest) -> bool:
 _PLAIN = UserTokenRequestParameters()
 
 
+def _session_key(request: HttpRequest) -> str | None:
+    return getattr(getattr(request, "session", None), "session_key", None)
+
+
 def _kept(request: HttpRequest, parameters: UserTokenRequestParameters) -> UserToken | None:
     """The straight line of the hot path: a token in memory that needs no refresh (no flow, no I/O)."""
     if parameters.force_renewal:
         return None
-    kept = _recall(_memory_key(request, parameters))
+    kept = recall(memory_key(_session_key(request), parameters))
     if kept is None or kept.needs_refresh(bff_settings.refresh_before_expiration):
         return None
     return kept
@@ -202,10 +149,10 @@ def _user_token_flow(request: HttpRequest, parameters: UserTokenRequestParameter
     kept = _kept(request, parameters)
     if kept is not None:
         return TokenResult(token=kept)
-    key = _memory_key(request, parameters)
+    key = memory_key(_session_key(request), parameters)
     memory = user.SessionMemory(
-        remember=lambda token: _remember(key, token),
-        forget=lambda: forget_session_tokens(getattr(request.session, "session_key", None)),
+        remember=lambda token: remember(key, token),
+        forget=lambda: forget_session_tokens(_session_key(request)),
     )
     return (yield from user.stored_token_flow(request, parameters, memory))
 

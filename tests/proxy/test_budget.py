@@ -187,6 +187,7 @@ def test_the_store_is_read_again_after_the_ttl(
 
 def test_what_the_memory_keeps_and_forgets(user: Any, memory_clock: Any) -> None:
     import django_bff.token_manager as manager
+    from django_bff import token_memory
     from django_bff.stores import get_token_store
     from django_bff.tokens import UserTokenRequestParameters
     from tests.support.sessions import session_request
@@ -196,14 +197,14 @@ def test_what_the_memory_keeps_and_forgets(user: Any, memory_clock: Any) -> None
     bff_login(client, user, first)
     key = client.session.session_key
     assert manager.get_user_access_token(session_request(client)).token == first
-    assert manager._recall((key, "\x00")) == first
+    assert token_memory.recall((key, "\x00")) == first
     # A write of this worker's makes it stale at once.
     second = dataclasses.replace(first, access_token="second-access-token-XXXXXXXX")
     get_token_store().store_token(session_request(client), second)
-    assert manager._recall((key, "\x00")) is None
+    assert token_memory.recall((key, "\x00")) is None
     assert manager.get_user_access_token(session_request(client)).token == second
     # force_renewal never takes it from memory.
-    assert manager._recall((key, "\x00")) == second
+    assert token_memory.recall((key, "\x00")) == second
     params = UserTokenRequestParameters(force_renewal=True)
     with responses.RequestsMock() as mock:
         mock.post("http://127.0.0.1:9/token", json={"access_token": "renewed-XXXXXXXXXX", "expires_in": 300})
@@ -213,15 +214,15 @@ def test_what_the_memory_keeps_and_forgets(user: Any, memory_clock: Any) -> None
 
     request = session_request(client)
     logout(request)
-    assert manager._recall((key, "\x00")) is None
+    assert token_memory.recall((key, "\x00")) is None
 
 
 def test_the_memory_is_bounded(monkeypatch: Any) -> None:
-    import django_bff.token_manager as manager
+    from django_bff import token_memory
 
-    monkeypatch.setattr(manager, "_MEMORY_SIZE", 3)
-    manager._forget_all()
+    monkeypatch.setattr(token_memory, "_MEMORY_SIZE", 3)
+    token_memory.forget_all()
     for n in range(5):
-        manager._remember((f"s{n}", ""), fresh_token())
-    assert [k[0] for k in manager._memory] == ["s2", "s3", "s4"]
-    manager._forget_all()
+        token_memory.remember((f"s{n}", ""), fresh_token())
+    assert [k[0] for k in token_memory._memory] == ["s2", "s3", "s4"]
+    token_memory.forget_all()

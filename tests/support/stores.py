@@ -1,4 +1,4 @@
-"""Token stores for tests: one that records what django_bff asks of it."""
+"""Token stores for tests: one that records what django_bff asks of it, one with only the request-based contract."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from django.http import HttpRequest
 
-from django_bff.stores import UserTokenStore
+from django_bff.stores import CacheTokenStore, UserTokenStore
 from django_bff.tokens import UserToken, UserTokenRequestParameters
 
 
@@ -29,3 +29,25 @@ class RecordingTokenStore(UserTokenStore):
 
     def clear_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> None:
         self._record("clear_token", request)
+
+
+class RequestOnlyTokenStore(UserTokenStore):
+    """The three methods a third-party store must write, and nothing more (a cache store inside)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = CacheTokenStore(KEY_PREFIX="bff:request-only:")
+
+    def store_token(
+        self, request: HttpRequest, token: UserToken, parameters: UserTokenRequestParameters | None = None
+    ) -> None:
+        assert request.user is not None
+        self.inner.store_token(request, token, parameters)
+
+    def get_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> UserToken | None:
+        assert request.user is not None
+        return self.inner.get_token(request, parameters)
+
+    def clear_token(self, request: HttpRequest, parameters: UserTokenRequestParameters | None = None) -> None:
+        assert request.user is not None
+        self.inner.clear_token(request, parameters)
