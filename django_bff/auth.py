@@ -1,5 +1,8 @@
 """The authentication backend: mozilla-django-oidc's, keeping the tokens.
 
+In the data flow: the login's first step after the provider's callback, below
+the endpoints; it hands the token response to :mod:`django_bff.handoff`.
+
 mozilla-django-oidc validates the login and makes the Django user, then throws
 the refresh token away. :class:`BFFAuthenticationBackend` changes what a BFF
 needs and nothing else:

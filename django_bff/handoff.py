@@ -1,6 +1,6 @@
 """The login hand-off: a login's tokens, from the authentication backend to the session and the store.
 
-Where it sits in the login (``docs/endpoints.rst``): mozilla-django-oidc's
+In the data flow: in the login (``docs/endpoints.rst``): mozilla-django-oidc's
 callback → :class:`~django_bff.auth.BFFAuthenticationBackend` exchanges the
 code and hands the token response over (:func:`hand_over`, which keeps it on
 the request: the session key is about to change) → Django's ``login()``

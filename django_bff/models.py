@@ -1,4 +1,7 @@
-"""The database table of :class:`~django_bff.sessions.DatabaseSessionIndex`."""
+"""The database table of :class:`~django_bff.sessions.DatabaseSessionIndex`.
+
+In the data flow: at the bottom, below the session index that reads and writes it.
+"""
 
 from __future__ import annotations
 

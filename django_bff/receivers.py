@@ -1,5 +1,8 @@
 """Signal receivers connected in ``AppConfig.ready()``.
 
+In the data flow: beside the endpoints, on Django's signals; it calls down into
+the login hand-off, the session lifecycle, the stores and the worker's memory.
+
 * ``user_logged_in``: the login hand-off (:mod:`django_bff.handoff`): a login's
   token response, kept on the request by
   :class:`~django_bff.auth.BFFAuthenticationBackend`, goes to the session and the

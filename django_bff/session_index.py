@@ -1,5 +1,8 @@
 """The session index: who is logged in where, so sessions can be ended from outside a request.
 
+In the data flow: below the session lifecycle (:mod:`django_bff.sessions`),
+beside the stores; it reads only the settings, the encryption and its table.
+
 Every BFF login records one entry, a :class:`SessionInfo`: the user's ``sub``,
 the provider's session id ``sid`` (the identity token's ``sid`` claim, or one of
 our own), the Django session key, when it was created and the latest time it can

@@ -1,5 +1,7 @@
 """The keys django_bff reads and writes in ``request.session``, named once.
 
+In the data flow: at the bottom, with the settings and the token values.
+
 A login leaves in the session what later requests need: the provider's
 session id and subject, the identity token (encrypted), when the session
 expires, what the session index knows of it, and the id of the token record

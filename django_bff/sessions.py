@@ -1,6 +1,6 @@
 """The life of a BFF session: recorded at login, tracked while it slides, ended from anywhere.
 
-Where it sits: the login hand-off (:mod:`django_bff.handoff`) calls
+In the data flow: the login hand-off (:mod:`django_bff.handoff`) calls
 :func:`record_session`, which writes the session's ``sid`` and ``sub``
 (:mod:`django_bff.session_keys`) and adds it to the session index
 (:mod:`django_bff.session_index`); :class:`django_bff.middleware.SessionMiddleware`

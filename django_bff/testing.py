@@ -1,5 +1,7 @@
 """Contract tests for token stores, to run against your own :class:`~django_bff.stores.UserTokenStore`.
 
+In the data flow: outside it; your tests call a store through the contract.
+
 Mix :class:`UserTokenStoreContract` into a pytest class (or a Django
 ``TestCase``) and provide :meth:`~UserTokenStoreContract.make_store`::
 

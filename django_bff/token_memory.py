@@ -1,6 +1,6 @@
 """The worker's memory of user tokens: a token that needs no refresh, kept a few seconds per session.
 
-Where it sits: below the stores, the session lifecycle and the token manager,
+In the data flow: below the stores, the session lifecycle and the token manager,
 which all reach it. The token manager (:mod:`django_bff.token_manager`)
 remembers the token it read from the store and recalls it on the next call of
 the same session, for ``BFF["TOKEN_MEMORY_TTL"]`` seconds (0: never), so that

@@ -1,5 +1,8 @@
 """User token stores (reference: ``IUserTokenStore``): the package, and the store the settings name.
 
+In the data flow: below the token manager and the session lifecycle, above the
+settings and the codecs; :func:`get_token_store` gives the configured store.
+
 Choose one with ``BFF["USER_TOKEN_STORE"] = {"BACKEND": dotted_path, "OPTIONS": {...}}``.
 
 :class:`SessionTokenStore` (the default) keeps tokens in Django's session

@@ -1,6 +1,6 @@
 """The token store contract (reference: ``IUserTokenStore``): :class:`UserTokenStore`.
 
-Where it sits: the base class every store subclasses, the shipped ones
+In the data flow: the base class every store subclasses, the shipped ones
 (:mod:`.record`, :mod:`.session`, :mod:`.cache`) and yours; the token manager,
 the login hand-off and the session lifecycle call it through
 :func:`django_bff.stores.get_token_store`. Also here: where a token is kept

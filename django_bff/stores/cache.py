@@ -1,6 +1,6 @@
 """Tokens in a Django cache: :class:`CacheTokenStore` (django-redis in production).
 
-Where it sits: a :class:`~.record.RecordTokenStore` whose record is a cache entry
+In the data flow: a :class:`~.record.RecordTokenStore` whose record is a cache entry
 under the record's id; its write mutex is in the same cache.
 """
 

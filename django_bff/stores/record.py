@@ -1,6 +1,6 @@
 """The shipped stores' shared logic: one versioned, encrypted record per session, compare-and-set writes.
 
-Where it sits: :class:`RecordTokenStore` subclasses :class:`~.base.UserTokenStore`;
+In the data flow: :class:`RecordTokenStore` subclasses :class:`~.base.UserTokenStore`;
 :class:`~.session.SessionTokenStore` and :class:`~.cache.CacheTokenStore`
 subclass it and say where a record lives. The record's shape and its encryption
 are :mod:`django_bff.codecs`; a write forgets the session's tokens in the

@@ -1,6 +1,6 @@
 """Tokens kept by Django's session machinery: :class:`SessionTokenStore` and :class:`CookieTokenStore`.
 
-Where it sits: :class:`SessionTokenStore` (the default store) is a
+In the data flow: :class:`SessionTokenStore` (the default store) is a
 :class:`~.record.RecordTokenStore` whose record is a session entry of its own in
 the configured ``SESSION_ENGINE``; with ``signed_cookies``, which has no
 server-side storage, it hands its calls to :class:`CookieTokenStore`, which
