@@ -1,10 +1,11 @@
 """The anti-forgery checks every BFF endpoint shares: the header, or Django's CSRF token from its header.
 
-Reference: Duende's BFF API endpoints require the ``X-CSRF: 1`` header. In the
-data flow it is the first check of a call, before any token work: the proxy view
-(:class:`django_bff.proxy.RemoteAPIView`), ``@bff_api``
+Reference: Duende's BFF API endpoints require the ``X-CSRF: 1`` header.
+
+In the data flow: the first check of a call, before any token work. The proxy
+view (:class:`django_bff.proxy.RemoteAPIView`), ``@bff_api``
 (:mod:`django_bff.decorators`), the DRF permission (:mod:`django_bff.drf`) and
-``/bff/user`` (:mod:`django_bff.views`) call it, then the retrievers and the
+``/bff/user`` (:mod:`django_bff.views`) call it; then the retrievers and the
 token manager run.
 
 Nothing here imports the proxy or an HTTP client, so a local API endpoint that
