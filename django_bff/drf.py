@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import exceptions, permissions  # type: ignore[import-untyped]
-from rest_framework.authentication import SessionAuthentication  # type: ignore[import-untyped]
+from rest_framework import exceptions, permissions
+from rest_framework.authentication import SessionAuthentication
 
 from django_bff.antiforgery import check_antiforgery
 from django_bff.exceptions import AntiforgeryRequired
@@ -33,19 +33,19 @@ from django_bff.exceptions import AntiforgeryRequired
 __all__ = ["BFFAPIPermission", "BFFSessionAuthentication", "AntiforgeryFailed", "NotAuthenticated"]
 
 
-class AntiforgeryFailed(exceptions.APIException):  # type: ignore[misc]
+class AntiforgeryFailed(exceptions.APIException):
     status_code = 401
     default_detail = "The anti-forgery header is required."
     default_code = "antiforgery_header_required"
 
 
-class NotAuthenticated(exceptions.APIException):  # type: ignore[misc]
+class NotAuthenticated(exceptions.APIException):
     status_code = 401
     default_detail = "Authentication is required."
     default_code = "not_authenticated"
 
 
-class BFFAPIPermission(permissions.BasePermission):  # type: ignore[misc]
+class BFFAPIPermission(permissions.BasePermission):
     require_authentication = True
 
     def has_permission(self, request: Any, view: Any) -> bool:
@@ -58,7 +58,7 @@ class BFFAPIPermission(permissions.BasePermission):  # type: ignore[misc]
         return True
 
 
-class BFFSessionAuthentication(SessionAuthentication):  # type: ignore[misc]
+class BFFSessionAuthentication(SessionAuthentication):
     """Session authentication whose CSRF defence is the anti-forgery header (checked by the permission)."""
 
     def enforce_csrf(self, request: Any) -> None:
