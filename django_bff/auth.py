@@ -30,7 +30,7 @@ import jwt
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest
-from mozilla_django_oidc.auth import OIDCAuthenticationBackend  # type: ignore[import-untyped]
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend  # type: ignore[import-untyped]  # ships no types
 
 from django_bff import oauth
 from django_bff.backchannel import fetch, get_endpoint, get_signing_key
@@ -51,7 +51,7 @@ _ENDPOINT_SETTINGS = {
 }
 
 
-class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
+class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]  # an untyped base (Any)
     """mozilla-django-oidc's backend, with the BFF's token handling."""
 
     _token_response: dict[str, Any] | None = None

@@ -73,7 +73,7 @@ try:
     from opentelemetry import propagate as _propagate
     from opentelemetry import trace as _trace
 except ImportError:  # pragma: no cover - the extra is not installed
-    _metrics = _trace = _propagate = None  # type: ignore[assignment]
+    _metrics = _trace = _propagate = None  # type: ignore[assignment]  # the modules are None without the extra
 
 #: Whether opentelemetry-api is installed (it still does nothing without an SDK).
 ENABLED = _metrics is not None
