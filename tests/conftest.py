@@ -210,6 +210,26 @@ def index(request: Any, settings: Any, db: Any) -> Any:
 
 
 @pytest.fixture
+def dead_cache(settings: Any) -> str:
+    """A django-redis cache on a port nobody listens on (what a Redis outage looks like), as alias "dead".
+
+    Short socket timeouts, so that a test meets the outage at once. Point a
+    setting at it (``BFF["CACHE"] = "dead"``, a session engine's cache...).
+    """
+    from tests.support.redis_server import free_port
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "dead": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+        },
+    }
+    return "dead"
+
+
+@pytest.fixture
 def clock() -> Iterator[Clock]:
     """django_bff's clock, to move instead of sleeping (STYLE 18); back at real time after the test."""
     from django_bff.clock import clock as the_clock

@@ -15,23 +15,8 @@ from django.test import Client
 from django_bff.exceptions import StorageUnavailable, TokenStoreConflict, TokenStoreError
 from django_bff.faults import is_storage_error, strict_session_store
 from django_bff.locks import CacheLock
-from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def dead_cache(settings: Any) -> str:
-    """A django-redis cache on a port nobody listens on (what a Redis outage looks like), as "dead"."""
-    settings.CACHES = {
-        **settings.CACHES,
-        "dead": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        },
-    }
-    return "dead"
 
 
 def test_what_counts_as_an_outage(dead_cache: str) -> None:

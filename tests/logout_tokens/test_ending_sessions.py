@@ -166,19 +166,14 @@ def test_failed_logout_answers_logout_failed_and_forgets_the_jti(
 
 
 def test_a_jti_cache_that_is_down_refuses_instead_of_risking_a_replay(
-    sessions: dict[str, str], client: Client, provider: responses.RequestsMock, make_token: TokenFactory, settings: Any
+    sessions: dict[str, str],
+    client: Client,
+    provider: responses.RequestsMock,
+    make_token: TokenFactory,
+    settings: Any,
+    dead_cache: str,
 ) -> None:
-    from tests.support.redis_server import free_port
-
-    settings.CACHES = {
-        **settings.CACHES,
-        "dead": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        },
-    }
-    settings.BFF = {**settings.BFF, "CACHE": "dead"}
+    settings.BFF = {**settings.BFF, "CACHE": dead_cache}
     response = post_form(client, make_token(sid="s1", sub=MISSING))
     assert response.status_code == 503 and response.json() == {"error": "storage_unavailable"}
     assert response["Retry-After"] == "5"

@@ -150,21 +150,10 @@ def test_a_token_over_the_size_limit_is_refused(expired: LoggedIn, settings: Any
 
 
 @pytest.fixture
-def dead_redis(settings: Any) -> str:
-    """A django-redis cache on a port nobody listens on: what a Redis outage looks like."""
-    from tests.support.redis_server import free_port
-
-    url = f"redis://127.0.0.1:{free_port()}/0"
-    settings.CACHES = {
-        **settings.CACHES,
-        "dead": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": url,
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        },
-    }
-    settings.BFF = {**settings.BFF, "CACHE": "dead"}
-    return url
+def dead_redis(settings: Any, dead_cache: str) -> str:
+    """The refresh locks and the client-token cache on a Redis nobody listens on."""
+    settings.BFF = {**settings.BFF, "CACHE": dead_cache}
+    return dead_cache
 
 
 @responses.activate
