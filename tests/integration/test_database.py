@@ -21,13 +21,11 @@ from typing import Any
 import pytest
 import requests
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 
 from django_bff.sessions import end_sessions, list_sessions
 from django_bff.stores import SESSION_REF_KEY, get_token_store
-from django_bff.testing import UserTokenStoreContract
-from tests.support.login import browser_login
+from tests.support.login import browser_login, expire, session_request
 from tests.support.servers import Server, serve
 from tests.support.upstream import Upstream
 
@@ -39,21 +37,6 @@ PAST = datetime.now(timezone.utc) - timedelta(minutes=10)
 
 def sha(value: str | None) -> str | None:
     return hashlib.sha256(value.encode()).hexdigest() if value else None
-
-
-def session_request(client: Any) -> Any:
-    key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
-    user = get_user_model().objects.get(pk=client.session["_auth_user_id"])
-    return UserTokenStoreContract().new_request(key, user)
-
-
-def expire(client: Any) -> Any:
-    """Make the stored access token look expired (the refresh token stays real)."""
-    request = session_request(client)
-    store = get_token_store()
-    token = store.get_token(request)
-    store.store_token(request, dataclasses.replace(token, expires_at=PAST))
-    return token
 
 
 @dataclasses.dataclass

@@ -1,4 +1,9 @@
-"""The provider's keys and JWKS, and a logout-token factory, for the back-channel logout tests."""
+"""The provider's keys and JWKS, and a logout-token factory, for the back-channel logout tests.
+
+Every refused token is checked twice: :func:`validate_logout_token` raises
+:class:`InvalidLogoutToken`, and the view answers 400 ``{"error": "invalid_logout_token"}``.
+The provider's JWKS is served by ``responses``; any other HTTP call fails the test.
+"""
 
 from __future__ import annotations
 

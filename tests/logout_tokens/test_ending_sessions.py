@@ -1,8 +1,6 @@
 """Back-channel logout ends the matching sessions, revokes their refresh tokens, and fails safely.
 
-Every refused token is checked twice: :func:`validate_logout_token` raises
-:class:`InvalidLogoutToken`, and the view answers 400 ``{"error": "invalid_logout_token"}``.
-The provider's JWKS is served by ``responses``; any other HTTP call fails the test.
+The checks every refusal passes are in ``tests/support/logout_tokens.py`` (``assert_refused``).
 """
 
 from __future__ import annotations
