@@ -84,7 +84,7 @@ def storage_unavailable(error: BaseException, what: str) -> StorageUnavailable:
     if isinstance(error, StorageUnavailable):
         return error
     logger.warning("%s: storage unavailable (%s)", what, type(error).__name__)
-    return StorageUnavailable(f"{what}: storage unavailable", retry_after=int(bff_settings.RETRY_AFTER))
+    return StorageUnavailable(f"{what}: storage unavailable", retry_after=bff_settings.RETRY_AFTER)
 
 
 def _outage(error: Exception) -> Exception:

@@ -109,7 +109,7 @@ def validate_logout_token(token: str) -> dict[str, Any]:
         raise InvalidLogoutToken("iat is not a number")
     if iat > now + LEEWAY:
         raise InvalidLogoutToken("iat is in the future")
-    if iat < now - float(bff_settings.BACKCHANNEL_LOGOUT_MAX_AGE) - LEEWAY:
+    if iat < now - bff_settings.BACKCHANNEL_LOGOUT_MAX_AGE - LEEWAY:
         raise InvalidLogoutToken("iat is too old")
     events = claims["events"]
     if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT_EVENT), dict):
@@ -136,7 +136,7 @@ def _jti_key(claims: dict[str, Any]) -> str:
 def remember_jti(claims: dict[str, Any]) -> None:
     """Rule 6: record the token's ``jti``; :class:`InvalidLogoutToken` when it was seen before."""
     now = time.time()
-    until = float(claims["iat"]) + float(bff_settings.BACKCHANNEL_LOGOUT_MAX_AGE)
+    until = float(claims["iat"]) + bff_settings.BACKCHANNEL_LOGOUT_MAX_AGE
     exp = claims.get("exp")
     if isinstance(exp, (int, float)) and not isinstance(exp, bool):
         until = max(until, float(exp))

@@ -87,7 +87,7 @@ def _authenticate(data: dict[str, str], client: ClientConfig | None, endpoint: s
 
 
 def _retry_after(response: BackchannelResponse | None) -> int:
-    default = int(bff_settings.RETRY_AFTER)
+    default = bff_settings.RETRY_AFTER
     if response is None:
         return default
     value = response.headers.get("Retry-After", "")
@@ -106,7 +106,7 @@ def _post(endpoint: str, data: dict[str, str], what: str, client: ClientConfig |
 
 def _check_token_sizes(body: dict[str, Any], what: str) -> None:
     """Refuse tokens no API would take: a provider (or something in front of it) gone wrong."""
-    limit = int(bff_settings.MAX_TOKEN_SIZE)
+    limit = bff_settings.MAX_TOKEN_SIZE
     for name in ("access_token", "refresh_token", "id_token"):
         value = body.get(name)
         if value is not None and (not isinstance(value, str) or len(value) > limit):

@@ -35,7 +35,7 @@ _memory_lock = threading.Lock()
 
 def memory_key(session_key: str | None, parameters: UserTokenRequestParameters) -> MemoryKey | None:
     """Where the worker keeps a session's token: by session key and resource (None: it does not)."""
-    if float(bff_settings.TOKEN_MEMORY_TTL) <= 0:
+    if bff_settings.TOKEN_MEMORY_TTL <= 0:
         return None
     if not session_key:
         return None  # signed_cookies, or no session yet
@@ -50,7 +50,7 @@ def recall(key: MemoryKey | None) -> UserToken | None:
         entry = _memory.get(key)
         if entry is None:
             return None
-        if clock.time() - entry[1] > float(bff_settings.TOKEN_MEMORY_TTL):
+        if clock.time() - entry[1] > bff_settings.TOKEN_MEMORY_TTL:
             del _memory[key]
             return None
         _memory.move_to_end(key)

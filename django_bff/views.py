@@ -257,7 +257,7 @@ class UserView(View):
         if request.GET.get("slide", "").lower() in ("false", "0", "no"):
             dont_slide(request)
         if not request.user.is_authenticated:
-            if int(bff_settings.ANONYMOUS_SESSION_RESPONSE) == 200:
+            if bff_settings.ANONYMOUS_SESSION_RESPONSE == 200:
                 return _no_store(JsonResponse(None, safe=False))
             return error_response(401, "not_authenticated")
         items: list[dict[str, Any]] = []

@@ -149,4 +149,4 @@ def storage_guarded(flow: Flow[TokenResult], what: str) -> Flow[TokenResult]:
         if not is_storage_error(e):
             raise
         storage_unavailable(e, what)  # logs it
-        return TokenResult(error=TokenError.STORAGE_UNAVAILABLE, retry_after=int(bff_settings.RETRY_AFTER))
+        return TokenResult(error=TokenError.STORAGE_UNAVAILABLE, retry_after=bff_settings.RETRY_AFTER)

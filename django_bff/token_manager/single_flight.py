@@ -71,7 +71,7 @@ def take_lock(lock: CacheLock, reread: Callable[[], Flow[TokenResult | None]], k
     ``exchange``) labels the wait in the metrics.
     """
     started = time.monotonic()
-    outcome = yield from Wait(lock, float(bff_settings.REFRESH_LOCK_WAIT), TOKEN_POLLING, reread)
+    outcome = yield from Wait(lock, bff_settings.REFRESH_LOCK_WAIT, TOKEN_POLLING, reread)
     if outcome is Waited.ACQUIRED:
         ending = "acquired"
     elif outcome is Waited.TIMED_OUT:
@@ -155,10 +155,10 @@ def cached_token_flow(request: CachedTokenRequest, force_renewal: bool = False) 
                 return TokenResult(token=current)
         return None
 
-    lock = CacheLock(cache, request.key + ":lock", float(bff_settings.REFRESH_LOCK_TIMEOUT))
+    lock = CacheLock(cache, request.key + ":lock", bff_settings.REFRESH_LOCK_TIMEOUT)
     outcome = yield from take_lock(lock, reread, request.kind)
     if outcome is Waited.TIMED_OUT:
-        return TokenResult(error=TokenError.REFRESH_LOCK_TIMEOUT, retry_after=int(bff_settings.RETRY_AFTER))
+        return TokenResult(error=TokenError.REFRESH_LOCK_TIMEOUT, retry_after=bff_settings.RETRY_AFTER)
     if isinstance(outcome, TokenResult):
         return outcome
     try:
@@ -181,7 +181,7 @@ def _request(request: CachedTokenRequest, cache: BaseCache, before: float) -> Fl
     try:
         response = yield from network(oauth.token_request, request.data, client=request.client)
     except TokenServiceUnavailable as e:
-        retry_after = e.retry_after or int(bff_settings.RETRY_AFTER)
+        retry_after = e.retry_after or bff_settings.RETRY_AFTER
         return TokenResult(error=TokenError.TOKEN_SERVICE_UNAVAILABLE, retry_after=retry_after)
     except TokenServiceError:
         return TokenResult(error=TokenError.TOKEN_SERVICE_ERROR)

@@ -260,7 +260,7 @@ class Refresh:
     def refresh_lock(self, grant: UserToken) -> Flow[CacheLock | TokenResult]:
         """The lock of the session's current refresh token, or the answer found while waiting for it."""
         for _attempt in range(5):
-            lock = CacheLock(caches[bff_settings.CACHE], lock_key(grant), float(bff_settings.REFRESH_LOCK_TIMEOUT))
+            lock = CacheLock(caches[bff_settings.CACHE], lock_key(grant), bff_settings.REFRESH_LOCK_TIMEOUT)
             outcome = yield from take_lock(lock, self.reread, "user")
             if outcome is Waited.TIMED_OUT:
                 break
@@ -276,7 +276,7 @@ class Refresh:
             found = yield from self.reread()
             if found is not None:
                 return found
-        return (yield from self.failed(TokenError.REFRESH_LOCK_TIMEOUT, int(bff_settings.RETRY_AFTER)))
+        return (yield from self.failed(TokenError.REFRESH_LOCK_TIMEOUT, bff_settings.RETRY_AFTER))
 
     def ask(self, lock: CacheLock) -> Flow[_Answer | TokenResult]:
         """Send the refresh request with the session's latest refresh token."""
@@ -311,7 +311,7 @@ class Refresh:
     def unanswered(self, error: TokenServiceUnavailable, grant: UserToken, lock: CacheLock) -> Flow[TokenResult]:
         """Transient: the tokens stay. Without a complete answer the refresh token is in doubt."""
         _refreshed("transient")
-        retry_after = error.retry_after or int(bff_settings.RETRY_AFTER)
+        retry_after = error.retry_after or bff_settings.RETRY_AFTER
         if error.in_doubt:
             # The provider may still act on it: keep the lock until it expires, and say so.
             self.lock_handed_over = True
