@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,9 +34,9 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from django.utils.module_loading import import_string
 
-from django_bff.conf import bff_settings, on_reload
+from django_bff.conf import bff_settings, per_settings
+from django_bff.conf.loading import make_backend
 from django_bff.exceptions import BFFImproperlyConfigured
 
 __all__ = [
@@ -168,46 +167,31 @@ class PrivateKeyJwtAssertionService(ClientAssertionService):
 
 
 def build_assertion_service(config: Any, where: str = 'BFF["CLIENT_ASSERTION_SERVICE"]') -> ClientAssertionService:
-    """A service from a dotted path or ``{"BACKEND": ..., "OPTIONS": {...}}``."""
-    if isinstance(config, str):
-        config = {"BACKEND": config}
-    if not isinstance(config, dict) or not isinstance(config.get("BACKEND"), str):
-        raise BFFImproperlyConfigured(f'{where} must be a dotted path or {{"BACKEND": ..., "OPTIONS": {{...}}}}')
-    try:
-        backend = import_string(config["BACKEND"])
-    except ImportError as e:
-        raise BFFImproperlyConfigured(f"cannot import the client assertion service: {e}") from e
-    if not (isinstance(backend, type) and issubclass(backend, ClientAssertionService)):
-        raise BFFImproperlyConfigured(f"{config['BACKEND']!r} is not a ClientAssertionService")
-    try:
-        service: ClientAssertionService = backend(**(config.get("OPTIONS") or {}))
-    except TypeError as e:
-        raise BFFImproperlyConfigured(f'{where}["OPTIONS"] rejected: {e}') from e
-    return service
+    """A service from a dotted path or ``{"BACKEND": ..., "OPTIONS": {...}}``.
 
-
-_services: dict[str | None, ClientAssertionService | None] = {}
-_services_lock = threading.Lock()
+    Made by the one loader of dotted paths, :func:`~django_bff.conf.loading.make_backend`.
+    """
+    return make_backend(config, ClientAssertionService, where, path_alone=True)
 
 
 def get_assertion_service(client: str | None = None) -> ClientAssertionService | None:
     """The assertion service of ``client`` (its ``ASSERTION_SERVICE`` in ``BFF["CLIENTS"]``),
     else ``BFF["CLIENT_ASSERTION_SERVICE"]``; None when neither is set. Made once per settings."""
-    clients: Any = bff_settings.CLIENTS
-    entry = clients.get(client) if isinstance(clients, dict) and client is not None else None
-    own = entry.get("ASSERTION_SERVICE") if isinstance(entry, dict) else None
-    key = client if own is not None else None
-    with _services_lock:
-        if key not in _services:
-            if own is not None:
-                _services[key] = build_assertion_service(own, f'BFF["CLIENTS"][{client!r}]["ASSERTION_SERVICE"]')
-            else:
-                config = bff_settings.CLIENT_ASSERTION_SERVICE
-                _services[key] = None if config is None else build_assertion_service(config)
-        return _services[key]
+    clients = bff_settings.CLIENTS
+    entry = clients.get(client) if client is not None else None
+    if isinstance(entry, dict) and entry.get("ASSERTION_SERVICE") is not None:
+        return _own_service(client)
+    return _shared_service()
 
 
-@on_reload
-def _forget_services() -> None:
-    with _services_lock:
-        _services.clear()
+@per_settings
+def _shared_service() -> ClientAssertionService | None:
+    config = bff_settings.CLIENT_ASSERTION_SERVICE
+    return None if config is None else build_assertion_service(config)
+
+
+@per_settings
+def _own_service(client: str | None) -> ClientAssertionService:
+    entry = bff_settings.CLIENTS[str(client)]
+    assert isinstance(entry, dict)  # get_assertion_service() looked
+    return build_assertion_service(entry["ASSERTION_SERVICE"], f'BFF["CLIENTS"][{client!r}]["ASSERTION_SERVICE"]')

@@ -53,7 +53,7 @@ from requests.auth import AuthBase
 
 import django_bff
 from django_bff import telemetry
-from django_bff.conf import bff_settings, on_reload
+from django_bff.conf import bff_settings, on_reload, per_settings_closing, stop_threads
 from django_bff.exceptions import BFFImproperlyConfigured, TokenServiceUnavailable
 
 __all__ = [
@@ -96,35 +96,24 @@ class BackchannelSession(requests.Session):
 
 def default_session() -> requests.Session:
     """The default ``BFF["BACKCHANNEL_SESSION"]``: pooled, with finite timeouts."""
-    session = BackchannelSession(bff_settings.backchannel_timeout, int(bff_settings.BACKCHANNEL_POOL_SIZE))
+    session = BackchannelSession(bff_settings.backchannel_timeout, bff_settings.BACKCHANNEL_POOL_SIZE)
     session.verify = bff_settings.BACKCHANNEL_VERIFY
     cert = bff_settings.BACKCHANNEL_CLIENT_CERT
     if cert:
         # Mutual TLS to the token service (RFC 8705 tls_client_auth, or a provider that asks for it).
-        session.cert = cert if isinstance(cert, str) else tuple(cert)
+        session.cert = cert if isinstance(cert, str) else (cert[0], cert[1])  # a pair: the check E030
     return session
 
 
-_session_lock = threading.Lock()
-_session: requests.Session | None = None
-
-
+@per_settings_closing(requests.Session.close)
 def get_backchannel_session() -> requests.Session:
-    """The process-wide session made by ``BFF["BACKCHANNEL_SESSION"]`` (made once)."""
-    global _session
-    session = _session
-    if session is None:
-        with _session_lock:
-            if _session is None:
-                factory = bff_settings.BACKCHANNEL_SESSION
-                made = factory()
-                if not isinstance(made, requests.Session):
-                    raise BFFImproperlyConfigured(
-                        f'BFF["BACKCHANNEL_SESSION"] must return a requests.Session, got {type(made).__name__}'
-                    )
-                _session = made
-            session = _session
-    return session
+    """The process-wide session made by ``BFF["BACKCHANNEL_SESSION"]`` (made once per settings)."""
+    made = bff_settings.BACKCHANNEL_SESSION()
+    if not isinstance(made, requests.Session):
+        raise BFFImproperlyConfigured(
+            f'BFF["BACKCHANNEL_SESSION"] must return a requests.Session, got {type(made).__name__}'
+        )
+    return made
 
 
 # --- one bounded exchange -----------------------------------------------------
@@ -150,23 +139,15 @@ class BackchannelResponse:
         return f"<BackchannelResponse {self.status_code}, {len(self.content)} bytes>"
 
 
-_executor_lock = threading.Lock()
-_executor: concurrent.futures.ThreadPoolExecutor | None = None
-
-
+@per_settings_closing(stop_threads)
 def _get_executor() -> concurrent.futures.ThreadPoolExecutor:
     """Threads that make back-channel exchanges, so that a caller can stop waiting at the deadline."""
-    global _executor
-    if _executor is None:
-        with _executor_lock:
-            if _executor is None:
-                size = max(4, int(bff_settings.BACKCHANNEL_POOL_SIZE))
-                _executor = concurrent.futures.ThreadPoolExecutor(size, thread_name_prefix="django-bff-backchannel")
-    return _executor
+    size = max(4, bff_settings.BACKCHANNEL_POOL_SIZE)
+    return concurrent.futures.ThreadPoolExecutor(size, thread_name_prefix="django-bff-backchannel")
 
 
 def _retry_after() -> int:
-    return int(bff_settings.RETRY_AFTER)
+    return bff_settings.RETRY_AFTER
 
 
 def _maybe_sent(error: requests.RequestException) -> bool:
@@ -270,7 +251,7 @@ def fetch(
         kwargs: dict[str, Any] = {"timeout": (connect, read), "headers": sent_headers, "auth": auth}
         if data is not None:
             kwargs["data"] = dict(data)
-        limit = int(bff_settings.BACKCHANNEL_MAX_RESPONSE_SIZE)
+        limit = bff_settings.BACKCHANNEL_MAX_RESPONSE_SIZE
         session = get_backchannel_session()
         future = _get_executor().submit(_exchange, session, method, url, kwargs, deadline, limit, what)
         try:
@@ -301,15 +282,8 @@ _jwks: dict[str, tuple[float, dict[str, Any]]] = {}
 @on_reload
 def clear_caches() -> None:
     """Forget the back-channel session, discovery documents and JWKS."""
-    global _session, _executor
-    with _session_lock:
-        if _session is not None:
-            _session.close()
-        _session = None
-    with _executor_lock:
-        if _executor is not None:
-            _executor.shutdown(wait=False)
-        _executor = None
+    get_backchannel_session.reset()
+    _get_executor.reset()
     with _cache_lock:
         _discovery.clear()
         _jwks.clear()
@@ -343,7 +317,7 @@ def get_discovery_document(authority: str | None = None) -> dict[str, Any]:
     if str(document.get("issuer", "")).rstrip("/") != authority:
         raise TokenServiceUnavailable("discovery document issuer does not match the authority")
     with _cache_lock:
-        _discovery[authority] = (now + float(bff_settings.DISCOVERY_CACHE_TTL), document)
+        _discovery[authority] = (now + bff_settings.DISCOVERY_CACHE_TTL, document)
     return document
 
 
@@ -409,13 +383,13 @@ def get_signing_key(jwks_uri: str, kid: str | None, alg: str) -> jwt.PyJWK:
     now = time.monotonic()
     with _cache_lock:
         cached = _jwks.get(jwks_uri)
-    ttl = float(bff_settings.JWKS_CACHE_TTL)
+    ttl = bff_settings.JWKS_CACHE_TTL
     if cached is None or now - cached[0] >= ttl:
         jwks = _fetch_jwks(jwks_uri, now)
     else:
         jwks = cached[1]
         key = _find_key(jwks, kid, alg)
-        if key is None and now - cached[0] >= float(bff_settings.JWKS_MIN_REFETCH_INTERVAL):
+        if key is None and now - cached[0] >= bff_settings.JWKS_MIN_REFETCH_INTERVAL:
             logger.info("signing key id not in cached JWKS; fetching %s again", jwks_uri)
             jwks = _fetch_jwks(jwks_uri, now)
     key = _find_key(jwks, kid, alg)

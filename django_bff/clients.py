@@ -28,16 +28,27 @@ endpoint.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 
 from django_bff.backchannel import get_discovery_document, get_endpoint
-from django_bff.conf import bff_settings
+from django_bff.conf import bff_settings, per_settings
+from django_bff.conf.kinds import is_http_url
+from django_bff.conf.problems import Parsed, Problem
 from django_bff.exceptions import BFFImproperlyConfigured
 
-__all__ = ["ClientConfig", "get_client", "client_names", "AUTH_METHODS", "SECRET_METHODS", "CLIENT_KEYS"]
+__all__ = [
+    "ClientConfig",
+    "get_client",
+    "client_names",
+    "parse_clients",
+    "AUTH_METHODS",
+    "SECRET_METHODS",
+    "CLIENT_KEYS",
+]
 
 #: The client authentication methods this release can send.
 AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth"})
@@ -92,31 +103,101 @@ def _oidc_client() -> ClientConfig:
     )
 
 
+_HINT = 'BFF["CLIENTS"] = {"name": {"CLIENT_ID": ..., "CLIENT_SECRET": ..., ...}}; see docs/clients.'
+#: The problems after which a client cannot be made at all (the others are reported, the client still made).
+_FATAL = frozenset({"django_bff.E049", "django_bff.E026"})
+
+
+def parse_clients(user: Mapping[str, object]) -> Parsed[ClientConfig]:
+    """``user["CLIENTS"]`` (``settings.BFF``) parsed: the clients that can be made, and every problem.
+
+    The system checks report every problem; :func:`get_client` raises a
+    client's first problem only when the client cannot be made (no
+    ``CLIENT_ID``, an unknown ``AUTH_METHOD``).
+    """
+    clients = user.get("CLIENTS", {})
+    if not isinstance(clients, Mapping):
+        return Parsed.of([], [Problem("django_bff.E025", 'BFF["CLIENTS"] must be a dict of clients.', _HINT)])
+    service = user.get("CLIENT_ASSERTION_SERVICE")
+    cert = user.get("BACKCHANNEL_CLIENT_CERT")
+    made: list[ClientConfig] = []
+    problems: list[Problem] = []
+    for name, entry in clients.items():
+        found = _problems(str(name), entry, service is not None, bool(cert))
+        problems += found
+        if isinstance(entry, dict) and not _FATAL & {p.id for p in found}:
+            made.append(_client(str(name), entry))
+    return Parsed.of(made, problems)
+
+
+def _problems(name: str, entry: object, has_service: bool, has_cert: bool) -> list[Problem]:
+    where = f'BFF["CLIENTS"][{name!r}]'
+    if not isinstance(entry, dict) or not entry.get("CLIENT_ID") or set(entry) - CLIENT_KEYS:
+        hint = "It needs a CLIENT_ID, and no key but " + ", ".join(sorted(CLIENT_KEYS)) + "."
+        return [Problem("django_bff.E049", f"{where} is malformed.", hint)]
+    problems: list[Problem] = []
+    method = entry.get("AUTH_METHOD", "client_secret_basic")
+    if method not in AUTH_METHODS:
+        hint = "One of: " + ", ".join(sorted(AUTH_METHODS)) + "."
+        problems.append(Problem("django_bff.E026", f"{where}: unknown AUTH_METHOD {method!r}.", hint))
+    elif method == "private_key_jwt" and not has_service and entry.get("ASSERTION_SERVICE") is None:
+        hint = 'Set BFF["CLIENT_ASSERTION_SERVICE"] (docs/client-assertions).'
+        problems.append(Problem("django_bff.E029", f"{where}: private_key_jwt needs an assertion service.", hint))
+    elif method == "tls_client_auth" and not has_cert:
+        hint = 'Set BFF["BACKCHANNEL_CLIENT_CERT"] (docs/clients).'
+        problems.append(Problem("django_bff.E031", f"{where}: tls_client_auth needs a client certificate.", hint))
+    elif method in SECRET_METHODS and not entry.get("CLIENT_SECRET"):
+        problems.append(Problem("django_bff.E027", f"{where}: {method} needs a CLIENT_SECRET.", "Set CLIENT_SECRET."))
+    for key in ("ISSUER", "TOKEN_ENDPOINT"):
+        value = entry.get(key)
+        if value is not None and not is_http_url(value):
+            hint = f"Got {value!r}."
+            problems.append(Problem("django_bff.E050", f"{where}: {key} must be an absolute http(s) URL.", hint))
+    return problems
+
+
+def _client(name: str, entry: dict[str, Any]) -> ClientConfig:
+    return ClientConfig(
+        name=name,
+        client_id=str(entry["CLIENT_ID"]),
+        client_secret=entry.get("CLIENT_SECRET"),
+        auth_method=entry.get("AUTH_METHOD", "client_secret_basic"),
+        issuer=entry.get("ISSUER"),
+        token_endpoint=entry.get("TOKEN_ENDPOINT"),
+        scope=entry.get("SCOPE"),
+        resource=entry.get("RESOURCE"),
+    )
+
+
+@per_settings
+def _named_clients() -> tuple[dict[str, ClientConfig], dict[str, Problem]]:
+    """The clients of ``BFF["CLIENTS"]`` by name, and the first fatal problem of each that cannot be made."""
+    user = bff_settings.user_settings
+    entries = user.get("CLIENTS", {})
+    clients: dict[str, ClientConfig] = {}
+    broken: dict[str, Problem] = {}
+    has_service, has_cert = user.get("CLIENT_ASSERTION_SERVICE") is not None, bool(user.get("BACKCHANNEL_CLIENT_CERT"))
+    for name, entry in entries.items() if isinstance(entries, Mapping) else ():
+        fatal = [p for p in _problems(str(name), entry, has_service, has_cert) if p.id in _FATAL]
+        if fatal:
+            broken[str(name)] = fatal[0]
+        elif isinstance(entry, dict):
+            clients[str(name)] = _client(str(name), entry)
+    return clients, broken
+
+
 def get_client(name: str = "default") -> ClientConfig:
     """The client called ``name``; :class:`BFFImproperlyConfigured` when there is none."""
-    clients: Any = bff_settings.CLIENTS
-    if isinstance(clients, dict) and name in clients:
-        entry = clients[name]
-        if not isinstance(entry, dict) or not entry.get("CLIENT_ID"):
-            raise BFFImproperlyConfigured(f'BFF["CLIENTS"][{name!r}] needs a CLIENT_ID')
-        method = entry.get("AUTH_METHOD", "client_secret_basic")
-        if method not in AUTH_METHODS:
-            raise BFFImproperlyConfigured(f"client {name!r}: unknown AUTH_METHOD {method!r}")
-        return ClientConfig(
-            name=name,
-            client_id=str(entry["CLIENT_ID"]),
-            client_secret=entry.get("CLIENT_SECRET"),
-            auth_method=method,
-            issuer=entry.get("ISSUER"),
-            token_endpoint=entry.get("TOKEN_ENDPOINT"),
-            scope=entry.get("SCOPE"),
-            resource=entry.get("RESOURCE"),
-        )
+    clients, broken = _named_clients()
+    if name in clients:
+        return clients[name]
+    if name in broken:
+        raise broken[name].error()
     if name == "default":
         return _oidc_client()
     raise BFFImproperlyConfigured(f'unknown client {name!r}: add it to BFF["CLIENTS"]')
 
 
 def client_names() -> set[str]:
-    clients: Any = bff_settings.CLIENTS
-    return {"default"} | (set(clients) if isinstance(clients, dict) else set())
+    clients, broken = _named_clients()
+    return {"default"} | set(clients) | set(broken)

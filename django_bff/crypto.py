@@ -13,14 +13,13 @@ secret the documented way rotates these keys too.
 from __future__ import annotations
 
 import base64
-import functools
 import logging
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
-from django_bff.conf import bff_settings, on_reload
+from django_bff.conf import bff_settings, per_settings
 
 __all__ = ["encrypt", "decrypt", "derive_key", "get_fernet", "InvalidToken"]
 
@@ -35,7 +34,7 @@ def derive_key(secret: str | bytes) -> bytes:
     return base64.urlsafe_b64encode(digest)
 
 
-@functools.lru_cache(maxsize=1)
+@per_settings
 def get_fernet() -> MultiFernet:
     keys = bff_settings.TOKEN_ENCRYPTION_KEYS
     if keys:
@@ -44,9 +43,6 @@ def get_fernet() -> MultiFernet:
         secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
         fernets = [Fernet(derive_key(s)) for s in secrets]
     return MultiFernet(fernets)
-
-
-on_reload(get_fernet.cache_clear)
 
 
 def encrypt(data: bytes) -> str:

@@ -22,7 +22,6 @@ cache what is expensive.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -31,9 +30,10 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest
-from django.utils.module_loading import import_string
 
-from django_bff.conf import bff_settings, on_reload
+from django_bff.conf import bff_settings, per_settings
+from django_bff.conf.loading import load_class
+from django_bff.conf.problems import Parsed, Problem
 from django_bff.exceptions import BFFImproperlyConfigured
 from django_bff.token_manager import get_client_access_token, get_user_access_token
 from django_bff.token_manager.client import exchange_token
@@ -56,6 +56,8 @@ __all__ = [
     "resolve_retriever_class",
     "retriever_class_for",
     "pattern_retrievers",
+    "PatternRetriever",
+    "parse_access_token_retrievers",
     "result_from_token",
 ]
 
@@ -128,7 +130,7 @@ def result_from_token(result: TokenResult) -> AccessTokenResult:
         return BearerTokenResult(token.access_token)
     error = result.error or TokenError.NO_TOKEN
     if error.transient:
-        return AccessTokenRetrievalError(error.value, 503, result.retry_after or int(bff_settings.RETRY_AFTER))
+        return AccessTokenRetrievalError(error.value, 503, result.retry_after or bff_settings.RETRY_AFTER)
     if error is TokenError.TOKEN_SERVICE_ERROR:
         # The token service refused for a reason a new login does not fix (invalid_client,
         # a misconfigured client...): 401 would send the browser app into a login loop.
@@ -184,39 +186,64 @@ class DefaultAccessTokenRetriever(AccessTokenRetriever):
 
 def resolve_retriever_class(value: Any) -> type[AccessTokenRetriever]:
     """A retriever class from a class or a dotted path; ImproperlyConfigured otherwise."""
-    if isinstance(value, str):
-        try:
-            value = import_string(value)
-        except ImportError as e:
-            raise BFFImproperlyConfigured(f"cannot import the retriever {value!r}: {e}") from e
-    if not (isinstance(value, type) and issubclass(value, AccessTokenRetriever)):
-        raise BFFImproperlyConfigured(f"{value!r} is not a subclass of django_bff.retrievers.AccessTokenRetriever")
-    return value
+    return load_class(value, AccessTokenRetriever, "the retriever")
 
 
-@functools.lru_cache(maxsize=1)
-def pattern_retrievers() -> list[tuple[re.Pattern[str], type[AccessTokenRetriever]]]:
-    """``BFF["ACCESS_TOKEN_RETRIEVERS"]``, compiled once per settings."""
-    entries = []
-    for entry in bff_settings.ACCESS_TOKEN_RETRIEVERS:
+@dataclass(frozen=True)
+class PatternRetriever:
+    """One entry of ``BFF["ACCESS_TOKEN_RETRIEVERS"]``, parsed: the compiled pattern and the retriever class."""
+
+    pattern: re.Pattern[str]
+    retriever: type[AccessTokenRetriever]
+
+
+_PATTERN_HINT = 'Each entry: {"PATTERN": regex, "RETRIEVER": "dotted.path"}.'
+
+
+def parse_access_token_retrievers(user: Mapping[str, object]) -> Parsed[PatternRetriever]:
+    """``user["ACCESS_TOKEN_RETRIEVERS"]`` (``settings.BFF``) parsed: the valid entries, and every problem."""
+    entries = user.get("ACCESS_TOKEN_RETRIEVERS", [])
+    if not isinstance(entries, (list, tuple)):
+        where = 'BFF["ACCESS_TOKEN_RETRIEVERS"]'
+        return Parsed.of([], [Problem("django_bff.E020", f"{where} must be a list.", _PATTERN_HINT)])
+    parsed: list[PatternRetriever] = []
+    problems: list[Problem] = []
+    for index, entry in enumerate(entries):
+        where = f'BFF["ACCESS_TOKEN_RETRIEVERS"][{index}]'
+        if not isinstance(entry, dict) or set(entry) != {"PATTERN", "RETRIEVER"}:
+            problems.append(Problem("django_bff.E046", f"{where} is malformed.", _PATTERN_HINT))
+            continue
+        found: list[Problem] = []
         try:
             pattern = re.compile(entry["PATTERN"])
-        except (TypeError, KeyError, re.error) as e:
-            raise BFFImproperlyConfigured(f'BFF["ACCESS_TOKEN_RETRIEVERS"] has a bad PATTERN: {e}') from e
-        entries.append((pattern, resolve_retriever_class(entry.get("RETRIEVER"))))
-    return entries
+        except (re.error, TypeError) as e:
+            found.append(Problem("django_bff.E047", f"{where} has a bad PATTERN.", f"Not a regex: {e}"))
+        try:
+            retriever = load_class(entry["RETRIEVER"], AccessTokenRetriever, f"{where}['RETRIEVER']")
+        except BFFImproperlyConfigured as e:
+            found.append(Problem("django_bff.E048", f"{where}: the retriever is not usable.", str(e)))
+        if not found:
+            parsed.append(PatternRetriever(pattern, retriever))
+        problems += found
+    return Parsed.of(parsed, problems)
 
 
-on_reload(pattern_retrievers.cache_clear)
+@per_settings
+def pattern_retrievers() -> tuple[PatternRetriever, ...]:
+    """``BFF["ACCESS_TOKEN_RETRIEVERS"]``, compiled once per settings; the first problem is raised."""
+    parsed = parse_access_token_retrievers(bff_settings.user_settings)
+    if parsed.errors():
+        raise parsed.errors()[0].error()
+    return parsed.items
 
 
 def retriever_class_for(route_class: type[AccessTokenRetriever] | None, local_path: str) -> type[AccessTokenRetriever]:
     """The route's own retriever, else the first pattern that matches ``local_path``, else the default."""
     if route_class is not None:
         return route_class
-    for pattern, retriever_class in pattern_retrievers():
-        if pattern.search(local_path):
-            return retriever_class
+    for entry in pattern_retrievers():
+        if entry.pattern.search(local_path):
+            return entry.retriever
     return DefaultAccessTokenRetriever
 
 

@@ -29,7 +29,6 @@ digest.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import time
@@ -40,7 +39,7 @@ from typing import Any
 from django.core.cache import BaseCache, caches
 
 from django_bff import crypto
-from django_bff.conf import bff_settings, load_backend, on_reload
+from django_bff.conf import bff_settings, load_backend, per_settings
 from django_bff.exceptions import BFFImproperlyConfigured
 from django_bff.locks import CacheLock, Polling, Waited
 
@@ -346,10 +345,7 @@ class CacheSessionIndex(SessionIndex):
         return sorted(found, key=lambda info: info.created)
 
 
-@functools.lru_cache(maxsize=1)
+@per_settings
 def get_session_index() -> SessionIndex:
     """The index configured by ``BFF["SESSION_INDEX"]`` (made once per settings)."""
     return load_backend("SESSION_INDEX", SessionIndex, BFFImproperlyConfigured)
-
-
-on_reload(get_session_index.cache_clear)

@@ -295,7 +295,7 @@ def end_sessions(
     if sub is None and sid is None and user is None:
         raise ValueError("end_sessions() needs a sub, a sid or a user")
     if revoke is None:
-        revoke = bool(bff_settings.REVOKE_REFRESH_TOKEN_ON_LOGOUT)
+        revoke = bff_settings.REVOKE_REFRESH_TOKEN_ON_LOGOUT
     found = list_sessions(sub=sub, sid=sid) if user is None else get_session_index().find(sub=sub, sid=sid, user=user)
     for info in found:
         _end(info, revoke)

@@ -93,7 +93,7 @@ def test_the_setting(settings: Any) -> None:
     assert isinstance(get_assertion_service(), PrivateKeyJwtAssertionService)
     for bad, message in (
         (42, "dotted path"),
-        ("no.such.Service", "cannot import"),
+        ("no.such.Service", "Could not import"),
         ("django_bff.tokens.UserToken", "not a ClientAssertionService"),
         ({"BACKEND": "django_bff.assertions.PrivateKeyJwtAssertionService", "OPTIONS": {"COLOUR": 1}}, "rejected"),
     ):

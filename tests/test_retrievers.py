@@ -48,7 +48,7 @@ def test_base_class_and_async_twin() -> None:
 
 def test_resolution_and_patterns(settings: Any) -> None:
     assert resolve_retriever_class("django_bff.retrievers.DefaultAccessTokenRetriever") is DefaultAccessTokenRetriever
-    with pytest.raises(BFFImproperlyConfigured, match="cannot import"):
+    with pytest.raises(BFFImproperlyConfigured, match="Could not import"):
         resolve_retriever_class("no.such.Thing")
     with pytest.raises(BFFImproperlyConfigured, match="not a subclass"):
         resolve_retriever_class(object)

@@ -13,14 +13,13 @@ anti-forgery header once per settings reload), not per call.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponseBase
 
-from django_bff.conf import bff_settings, on_reload
+from django_bff.conf import bff_settings, per_settings
 from django_bff.exceptions import BFFImproperlyConfigured
 
 if TYPE_CHECKING:
@@ -185,12 +184,9 @@ def validate_forward_headers(names: Any, antiforgery_header: str) -> frozenset[s
     return frozenset(accepted)
 
 
-@functools.lru_cache(maxsize=1)
+@per_settings
 def _never_forwarded() -> frozenset[str]:
     return HOP_BY_HOP | NEVER_FORWARDED | {bff_settings.ANTIFORGERY_HEADER.lower()}
-
-
-on_reload(_never_forwarded.cache_clear)
 
 
 def _upstream_headers(request: HttpRequest, token_headers: dict[str, str], forward: frozenset[str]) -> dict[str, str]:

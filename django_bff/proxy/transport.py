@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import AsyncIterator, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -26,7 +25,7 @@ from urllib3.exceptions import HeaderParsingError
 from urllib3.util.response import assert_header_parsing
 
 from django_bff import telemetry
-from django_bff.conf import bff_settings, on_reload
+from django_bff.conf import bff_settings, per_settings_closing, stop_threads
 from django_bff.exceptions import InvalidContentLength, LengthRequired, RequestBodyTooLarge, UpstreamUnavailable
 
 __all__ = ["get_proxy_pool"]
@@ -34,10 +33,8 @@ __all__ = ["get_proxy_pool"]
 # The proxy package's one logger: docs/proxy.rst names it in its table of log lines.
 logger = logging.getLogger("django_bff.proxy")
 
-_pool_lock = threading.Lock()
-_pool: urllib3.PoolManager | None = None
 
-
+@per_settings_closing(urllib3.PoolManager.clear)  # its pooled connections
 def get_proxy_pool() -> urllib3.PoolManager:
     """The proxy's own connection pool (not the back-channel session), made once per settings.
 
@@ -45,34 +42,20 @@ def get_proxy_pool() -> urllib3.PoolManager:
     requests adds (cookies, redirects, environment proxies, URL re-quoting), and
     its per-call cost is measurable (docs/benchmarks).
     """
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                verify = bff_settings.PROXY_VERIFY
-                cert = bff_settings.PROXY_CLIENT_CERT
-                cert_file, key_file = (cert, None) if isinstance(cert, str) else (tuple(cert) if cert else (None, None))
-                size = int(bff_settings.PROXY_POOL_SIZE)
-                _pool = urllib3.PoolManager(
-                    num_pools=size,
-                    maxsize=size,
-                    block=False,
-                    retries=False,
-                    cert_reqs="CERT_REQUIRED" if verify is not False else "CERT_NONE",
-                    ca_certs=verify if isinstance(verify, str) else (certifi.where() if verify else None),
-                    cert_file=cert_file,
-                    key_file=key_file,
-                )
-    return _pool
-
-
-@on_reload
-def _forget_pool() -> None:
-    global _pool
-    with _pool_lock:
-        if _pool is not None:
-            _pool.clear()  # its pooled connections
-        _pool = None
+    verify = bff_settings.PROXY_VERIFY
+    cert = bff_settings.PROXY_CLIENT_CERT
+    cert_file, key_file = (cert, None) if isinstance(cert, str) else (tuple(cert) if cert else (None, None))
+    size = bff_settings.PROXY_POOL_SIZE
+    return urllib3.PoolManager(
+        num_pools=size,
+        maxsize=size,
+        block=False,
+        retries=False,
+        cert_reqs="CERT_REQUIRED" if verify is not False else "CERT_NONE",
+        ca_certs=verify if isinstance(verify, str) else (certifi.where() if verify else None),
+        cert_file=cert_file,
+        key_file=key_file,
+    )
 
 
 #: Request bodies are read from the server in pieces of at least this size: servers' readers (gunicorn's)
@@ -204,23 +187,18 @@ def _finish(upstream: urllib3.HTTPResponse, complete: bool) -> None:
         upstream.release_conn()
 
 
-_executor_lock = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
-
-
+@per_settings_closing(stop_threads)
 def _stream_executor() -> ThreadPoolExecutor:
     """Threads for blocking upstream reads under ASGI, apart from the event loop's default pool.
 
     A quiet event stream holds its thread until its next event; in the default
     pool (CPUs + 4 threads) a few such streams would stall every other body.
+    Made once per settings; a change of the settings shuts it down (the threads
+    finish what they read).
     """
-    global _executor
-    if _executor is None:
-        with _executor_lock:
-            if _executor is None:
-                size = max(32, 2 * int(bff_settings.PROXY_POOL_SIZE))
-                _executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="django-bff-stream")
-    return _executor
+    return ThreadPoolExecutor(
+        max_workers=max(32, 2 * bff_settings.PROXY_POOL_SIZE), thread_name_prefix="django-bff-stream"
+    )
 
 
 async def _aresponse_chunks(body: _UpstreamBody) -> AsyncIterator[bytes]:

@@ -38,9 +38,7 @@ logout, ``manage.py bff_sessions``) reaches its tokens through
 
 from __future__ import annotations
 
-import functools
-
-from django_bff.conf import load_backend, on_reload
+from django_bff.conf import load_backend, per_settings
 from django_bff.exceptions import InvalidTokenStore
 
 # Still importable from here, where they were named first (see django_bff.session_keys).
@@ -61,10 +59,7 @@ __all__ = [
 ]
 
 
-@functools.lru_cache(maxsize=1)
+@per_settings
 def get_token_store() -> UserTokenStore:
     """The store configured by ``BFF["USER_TOKEN_STORE"]`` (made once per settings)."""
     return load_backend("USER_TOKEN_STORE", UserTokenStore, InvalidTokenStore)
-
-
-on_reload(get_token_store.cache_clear)
