@@ -4,62 +4,31 @@
 ``bff/diagnostics`` (under ``BFF["BASE_PATH"]``), named ``login``, ``logout``,
 ``user``, ``backchannel`` and ``diagnostics`` in the ``django_bff`` namespace.
 
-``urlpatterns`` is computed when Django's resolver asks for it (PEP 562), not at
-import, so the settings are read at call time and a change of ``BFF`` (with
-``override_settings``) is seen after ``clear_url_caches()``, which django_bff
-calls itself.
+In the data flow: Django imports this URLconf once, like any other, and
+``urlpatterns`` is a plain list made then from ``BFF["BASE_PATH"]`` and
+``BFF["REMOTE_APIS"]`` (:func:`django_bff.proxy.settings_routes`; an entry the
+system checks report is left out, not raised). A change of those settings is
+seen by a URLconf imported after it: tests that change them switch
+``ROOT_URLCONF`` (``override_settings(ROOT_URLCONF=...)``), as for any URLconf.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from django.urls import URLPattern, path
 
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-from django.urls import URLResolver, clear_url_caches, get_resolver
+from django_bff.conf import bff_settings
+from django_bff.proxy import settings_routes
+from django_bff.views import BackchannelLogoutView, DiagnosticsView, LoginView, LogoutView, UserView
 
 app_name = "django_bff"
 
+_base = bff_settings.BASE_PATH
 
-def __getattr__(name: str) -> Any:
-    if name == "urlpatterns":
-        from django.urls import path
-
-        from django_bff.conf import bff_settings
-        from django_bff.proxy import settings_routes
-        from django_bff.views import BackchannelLogoutView, DiagnosticsView, LoginView, LogoutView, UserView
-
-        base = str(bff_settings.BASE_PATH)
-        return [
-            path(f"{base}login", LoginView.as_view(), name="login"),
-            path(f"{base}logout", LogoutView.as_view(), name="logout"),
-            path(f"{base}user", UserView.as_view(), name="user"),
-            path(f"{base}backchannel", BackchannelLogoutView.as_view(), name="backchannel"),
-            path(f"{base}diagnostics", DiagnosticsView.as_view(), name="diagnostics"),
-            *settings_routes(),
-        ]
-    raise AttributeError(name)
-
-
-@receiver(setting_changed)
-def _routes_changed(*, setting: str, **kwargs: Any) -> None:
-    """Forget the routes every resolver built from this module (tests change ``BFF``)."""
-    if setting != "BFF":
-        return
-    import sys
-
-    module = sys.modules[__name__]
-    stack = [get_resolver()]
-    while stack:
-        resolver = stack.pop()
-        if resolver.urlconf_module is module:
-            # include() made this resolver once, when the root URLconf was imported;
-            # its url_patterns is cached on the instance.
-            resolver.__dict__.pop("url_patterns", None)
-            resolver._populated = False  # type: ignore[attr-defined]
-            resolver._reverse_dict.clear()
-            resolver._namespace_dict.clear()  # type: ignore[attr-defined]
-            resolver._app_dict.clear()  # type: ignore[attr-defined]
-            continue
-        stack.extend(p for p in resolver.url_patterns if isinstance(p, URLResolver))
-    clear_url_caches()
+urlpatterns: list[URLPattern] = [
+    path(f"{_base}login", LoginView.as_view(), name="login"),
+    path(f"{_base}logout", LogoutView.as_view(), name="logout"),
+    path(f"{_base}user", UserView.as_view(), name="user"),
+    path(f"{_base}backchannel", BackchannelLogoutView.as_view(), name="backchannel"),
+    path(f"{_base}diagnostics", DiagnosticsView.as_view(), name="diagnostics"),
+    *settings_routes(),
+]

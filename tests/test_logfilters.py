@@ -12,6 +12,7 @@ from django.test import Client
 from django_bff import proxy
 from django_bff.logfilters import LOGGERS, QueryStringFilter, install
 from tests.support.upstream import RawUpstream, Upstream
+from tests.support.urlconf import use_current_routes
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +29,7 @@ def routes(settings: Any) -> Iterator[tuple[Upstream, RawUpstream]]:
                 {"PREFIX": "api/raw/", "TARGET": raw.url + "/v1/", "TOKEN_TYPE": "none", "ALLOW_INSECURE": True},
             ],
         }
+        use_current_routes(settings)
         yield upstream, raw
         proxy.get_proxy_pool().clear()
 

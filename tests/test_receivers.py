@@ -7,6 +7,7 @@ from django.contrib.auth import logout
 
 from django_bff.stores import RecordTokenStore, get_token_store
 from django_bff.testing import UserTokenStoreContract, sample_token
+from tests.support.urlconf import use_current_routes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,6 +86,7 @@ def _logged_in(user: Any, upstream: Any, settings: Any) -> Any:
         "REMOTE_APIS": [{"PREFIX": "api/", "TARGET": upstream.url + "/v1/", "TOKEN_TYPE": "user"}],
         "ALLOW_INSECURE_UPSTREAMS": True,
     }
+    use_current_routes(settings)
     now = datetime.now(timezone.utc)
     client = Client()
     bff_login(client, user, sample_token(1, issued_at=now, expires_at=now + timedelta(hours=1)))

@@ -22,6 +22,7 @@ from django_bff import telemetry
 from django_bff.locks import CacheLock
 from django_bff.token_manager import _client_cache_key, _encode_client_token, get_client_access_token
 from django_bff.tokens import ClientToken, TokenError
+from tests.support.urlconf import use_current_routes
 
 TOKEN_URL = "http://127.0.0.1:9/token"
 
@@ -177,6 +178,7 @@ def test_a_login_a_refresh_and_proxied_calls(
             ],
             "ALLOW_INSECURE_UPSTREAMS": True,
         }
+        use_current_routes(settings)
         browser_login(bff_client)
         token_response_received.disconnect(dispatch_uid="t")
         assert otel.value("bff.token.requests", bff__grant_type="authorization_code", bff__outcome="ok") == 1

@@ -15,6 +15,7 @@ from django.test import Client
 from django_bff import crypto
 from django_bff.clock import Clock
 from django_bff.sessions import SESSION_EXPIRES_KEY
+from tests.support.urlconf import use_current_routes
 
 pytestmark = pytest.mark.django_db
 
@@ -142,6 +143,7 @@ def test_an_unreadable_identity_token_shows_the_subject(client: Client, user: An
 
 def test_the_base_path_moves_the_logout_url(client: Client, user: Any, settings: Any) -> None:
     settings.BFF = {**settings.BFF, "BASE_PATH": "auth/"}
+    use_current_routes(settings)
     logged_in(client, user)
     items = client.get("/auth/user", **XCSRF).json()
     assert items[-2]["value"] == "/auth/logout?sid=s-1"

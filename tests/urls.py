@@ -5,7 +5,7 @@ import os
 
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from django_bff.decorators import bff_api
 from django_bff.token_manager import aget_user_access_token, get_user_access_token
@@ -45,13 +45,18 @@ def bff_touch_session(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
-urlpatterns = [
-    path("faults/database-down/", database_down),
-    path("faults/bff-database-down/", bff_database_down),
-    path("faults/touch-session/", touch_session),
-    path("faults/bff-touch-session/", bff_touch_session),
-    path("oidc/", include("mozilla_django_oidc.urls")),
-    path("", include("django_bff.urls")),
-    path("token/", token_view),
-    path("atoken/", atoken_view),
-]
+def root_patterns(bff_urls: object = "django_bff.urls") -> list[URLPattern | URLResolver]:
+    """The test project's URL patterns, with ``bff_urls`` (the module, or a fresh one built for changed settings)."""
+    return [
+        path("faults/database-down/", database_down),
+        path("faults/bff-database-down/", bff_database_down),
+        path("faults/touch-session/", touch_session),
+        path("faults/bff-touch-session/", bff_touch_session),
+        path("oidc/", include("mozilla_django_oidc.urls")),
+        path("", include(bff_urls)),
+        path("token/", token_view),
+        path("atoken/", atoken_view),
+    ]
+
+
+urlpatterns = root_patterns()

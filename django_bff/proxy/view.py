@@ -11,7 +11,6 @@ upstream call) are here too.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import time
@@ -27,7 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from django_bff import dpop, telemetry
 from django_bff.antiforgery import check_antiforgery, check_csrf_header
-from django_bff.conf import bff_settings, on_reload
+from django_bff.conf import bff_settings
 from django_bff.exceptions import (
     BFFError,
     BFFImproperlyConfigured,
@@ -184,7 +183,7 @@ class RemoteAPIView(View):
             raise BFFImproperlyConfigured(f"the retriever returned {type(result).__name__}, not an AccessTokenResult")
 
         method = str(request.method)
-        chunk_size = int(bff_settings.PROXY_CHUNK_SIZE)
+        chunk_size = bff_settings.PROXY_CHUNK_SIZE
         if telemetry.ENABLED:
             return self._traced(request, method, url, result, length, chunk_size)
         started = time.monotonic()
@@ -263,7 +262,7 @@ class RemoteAPIView(View):
                 preload_content=False,
                 decode_content=False,
                 timeout=urllib3.Timeout(
-                    connect=float(bff_settings.PROXY_CONNECT_TIMEOUT), read=float(bff_settings.PROXY_READ_TIMEOUT)
+                    connect=bff_settings.PROXY_CONNECT_TIMEOUT, read=bff_settings.PROXY_READ_TIMEOUT
                 ),
             )
             assert isinstance(response, urllib3.HTTPResponse)
@@ -347,26 +346,27 @@ def remote_api(
     return pattern
 
 
-@functools.lru_cache(maxsize=1)
 def settings_routes() -> list[URLPattern]:
-    """The routes of ``BFF["REMOTE_APIS"]``, most specific prefix first."""
-    routes = []
-    for entry in sorted(bff_settings.REMOTE_APIS, key=lambda e: -len(str(e.get("PREFIX", "")))):
-        routes.append(
-            remote_api(
-                entry["PREFIX"],
-                entry["TARGET"],
-                token_type=entry.get("TOKEN_TYPE", TokenType.USER),
-                optional=entry.get("OPTIONAL", False),
-                retriever=entry.get("RETRIEVER"),
-                client=entry.get("CLIENT", "default"),
-                antiforgery=entry.get("ANTIFORGERY", True),
-                require_authentication=entry.get("REQUIRE_AUTHENTICATION", False),
-                allow_insecure=entry.get("ALLOW_INSECURE"),
-                forward_headers=entry.get("FORWARD_HEADERS"),
-            )
+    """The routes of ``BFF["REMOTE_APIS"]``, most specific prefix first.
+
+    Made from :func:`~django_bff.proxy.routes.parse_remote_apis`: an entry the
+    system checks report is left out (``manage.py check`` names it), never
+    raised at the import of the URLconf.
+    """
+    from django_bff.proxy.routes import parse_remote_apis
+
+    return [
+        remote_api(
+            route.prefix,
+            route.target,
+            token_type=route.token_type,
+            optional=route.optional,
+            retriever=route.retriever,
+            client=route.client,
+            antiforgery=route.antiforgery,
+            require_authentication=route.require_authentication,
+            allow_insecure=route.allow_insecure,
+            forward_headers=route.forward_headers,
         )
-    return routes
-
-
-on_reload(settings_routes.cache_clear)
+        for route in parse_remote_apis(bff_settings.user_settings).items
+    ]

@@ -10,6 +10,7 @@ from django_bff.tokens import TokenType
 from tests.support.idp import API_RESOURCE, IdentityProvider
 from tests.support.login import browser_login, expire, point_at, session_request
 from tests.support.resource_api import ResourceAPI
+from tests.support.urlconf import use_current_routes
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -39,6 +40,7 @@ def proxied(settings: Any, api: Any) -> Any:
             },
         ],
     }
+    use_current_routes(settings)
     return api
 
 
@@ -113,6 +115,7 @@ def test_idp_down_answers_503_and_keeps_the_session(settings: Any, bff_client: A
                 **settings.BFF,
                 "REMOTE_APIS": [{"PREFIX": "api/orders/", "TARGET": api.url + "/", "ALLOW_INSECURE": True}],
             }
+            use_current_routes(settings)
             browser_login(bff_client)
             expire(bff_client)
             provider.stop()

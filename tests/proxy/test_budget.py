@@ -16,6 +16,7 @@ from django_bff.testing import sample_token
 from tests.support import counting_cache
 from tests.support.sessions import bff_login
 from tests.support.upstream import Upstream
+from tests.support.urlconf import use_current_routes
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +36,7 @@ def route(settings: Any, upstream: Upstream) -> str:
         "REMOTE_APIS": [{"PREFIX": "api/", "TARGET": upstream.url + "/v1/", "TOKEN_TYPE": "user"}],
         "ALLOW_INSECURE_UPSTREAMS": True,
     }
+    use_current_routes(settings)
     return "/api/orders"
 
 

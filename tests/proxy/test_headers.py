@@ -47,6 +47,7 @@ from django_bff.proxy import (
     remote_api,
 )
 from tests.support.upstream import RawUpstream, Upstream
+from tests.support.urlconf import use_current_routes
 
 pytestmark = pytest.mark.django_db
 
@@ -112,6 +113,7 @@ def routes(settings: Any, upstream: Upstream) -> Any:
                 | entry
             ],
         }
+        use_current_routes(settings)
 
     set_routes()
     yield set_routes
@@ -357,6 +359,7 @@ def raw(settings: Any) -> Iterator[RawUpstream]:
                 {"PREFIX": "api/raw/", "TARGET": server.url + "/v1/", "TOKEN_TYPE": "none", "ALLOW_INSECURE": True}
             ],
         }
+        use_current_routes(settings)
         yield server
         proxy.get_proxy_pool().clear()
 

@@ -53,6 +53,7 @@ from django_bff.exceptions import InvalidProxyPath
 from django_bff.proxy import build_upstream_url
 from tests.support.proxy_paths import FORWARDED, REFUSED, assert_outcome
 from tests.support.upstream import Upstream
+from tests.support.urlconf import use_current_routes
 
 #: The route of the test-client sections, and where it points on the upstream.
 PREFIX = "/api/things/"
@@ -76,6 +77,7 @@ def things_api(settings: Any, upstream: Upstream) -> Iterator[Upstream]:
             }
         ],
     }
+    use_current_routes(settings)
     upstream.clear()
     yield upstream
     # The proxy's pooled session is dropped (not closed) when BFF changes back;

@@ -20,6 +20,7 @@ from django_bff.stores import get_token_store
 from django_bff.testing import UserTokenStoreContract, sample_token
 from tests.support.retrievers import CountingRetriever, PatternRetriever
 from tests.support.upstream import RawUpstream, Upstream
+from tests.support.urlconf import use_current_routes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,6 +38,7 @@ def routes(settings: Any, upstream: Upstream) -> Any:
 
     def set_routes(*entries: dict[str, Any], **bff: Any) -> None:
         settings.BFF = {**settings.BFF, "REMOTE_APIS": list(entries), **bff}
+        use_current_routes(settings)
 
     set_routes(
         route("api/user/", upstream.url + "/v1/"),

@@ -22,6 +22,7 @@ from django_bff.testing import sample_token
 from django_bff.tokens import TokenResult
 from tests.support.idp import API_RESOURCE
 from tests.support.token_sessions import Session
+from tests.support.urlconf import use_current_routes
 
 TOKEN_URL = "http://127.0.0.1:9/token"
 API = "https://orders.example/v1/"
@@ -221,6 +222,7 @@ def test_a_real_exchange_reaches_the_api(oidc: Any, settings: Any, bff_client: A
                 }
             ],
         }
+        use_current_routes(settings)
         browser_login(bff_client)
         for _ in range(2):
             response = bff_client.get("/api/impersonation/orders", HTTP_X_CSRF="1")
