@@ -1,3 +1,11 @@
+"""The app's configuration: what ``ready()`` connects when Django starts.
+
+In the data flow: Django calls :meth:`DjangoBFFConfig.ready` once, after every
+app is loaded; it registers the system checks (:mod:`django_bff.checks`, one
+per concern), connects the signal receivers (:mod:`django_bff.receivers`) and
+puts the query-string filter on urllib3's loggers (:mod:`django_bff.logfilters`).
+"""
+
 from __future__ import annotations
 
 from django.apps import AppConfig
@@ -9,12 +17,9 @@ class DjangoBFFConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.core import checks
-
         from django_bff import checks as bff_checks
         from django_bff import receivers  # noqa: F401  (connects signal receivers)
         from django_bff.logfilters import install
 
-        checks.register(bff_checks.check_settings, checks.Tags.security)
-        checks.register(bff_checks.check_deploy, checks.Tags.security, deploy=True)
+        bff_checks.register()  # one check per concern, each with its tag
         install()  # no query strings in urllib3's log lines

@@ -299,3 +299,15 @@ def bff_client() -> Any:
     from django.test import Client
 
     return Client(HTTP_HOST="127.0.0.1")
+
+
+@pytest.fixture
+def bff(settings: Any) -> Any:
+    """``bff(**values)``: ``values`` merged over ``settings.BFF``, then the ids the system checks report."""
+    from tests.support.checks import ids
+
+    def set_bff(**values: Any) -> list[str]:
+        settings.BFF = {**settings.BFF, **values}
+        return ids()
+
+    return set_bff

@@ -1,3 +1,9 @@
+"""System checks: ``settings.BFF`` itself and its plain values, the token store, caches, OIDC and sessions.
+
+The routes, the named clients and the security concern have modules of their own
+(``test_checks_routes.py``, ``test_checks_clients.py``, ``test_checks_security.py``).
+"""
+
 from __future__ import annotations
 
 from io import StringIO
@@ -8,20 +14,7 @@ from django.core.management import call_command
 
 from django_bff import conf
 from django_bff.checks import check_settings
-from django_bff.views import OIDCCallbackView
-
-
-def ids(**bff: Any) -> list[str]:
-    return sorted({m.id for m in check_settings()})
-
-
-@pytest.fixture
-def bff(settings: Any) -> Any:
-    def set_bff(**values: Any) -> list[str]:
-        settings.BFF = {**settings.BFF, **values}
-        return sorted({m.id for m in check_settings()})
-
-    return set_bff
+from tests.support.checks import ids
 
 
 def test_test_settings_pass_with_only_the_locmem_and_http_cookie_warnings() -> None:
@@ -120,16 +113,6 @@ def test_E008_good_keys_pass(bff: Any) -> None:
     assert "django_bff.E008" not in bff(TOKEN_ENCRYPTION_KEYS=[Fernet.generate_key().decode(), Fernet.generate_key()])
 
 
-def test_E009_and_W001_signed_cookies(bff: Any, settings: Any) -> None:
-    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
-    assert bff() == ["django_bff.W001", "django_bff.W005", "django_bff.W010", "django_bff.W015"]
-    assert "django_bff.E009" in bff(ENCRYPT_TOKENS=False)
-    # CacheTokenStore keeps tokens out of the cookie: no warning.
-    assert "django_bff.W001" not in bff(
-        ENCRYPT_TOKENS=True, USER_TOKEN_STORE={"BACKEND": "django_bff.stores.CacheTokenStore"}
-    )
-
-
 @pytest.mark.parametrize("name", ["OIDC_RP_CLIENT_ID", "OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_RP_CLIENT_SECRET"])
 def test_E010_missing_mozilla_settings(settings: Any, name: str) -> None:
     delattr(settings, name)
@@ -185,16 +168,6 @@ def test_E017_asymmetric_algo_without_keys(settings: Any, bff: Any) -> None:
     assert "django_bff.E017" in bff(AUTHORITY=None)
 
 
-def test_W002_hs256(settings: Any) -> None:
-    settings.OIDC_RP_SIGN_ALGO = "HS256"
-    assert "django_bff.W002" in ids()
-
-
-def test_W003_no_pkce(settings: Any) -> None:
-    settings.OIDC_USE_PKCE = False
-    assert "django_bff.W003" in ids()
-
-
 def test_W004_lock_shorter_than_a_token_request(bff: Any) -> None:
     assert "django_bff.W004" in bff(REFRESH_LOCK_TIMEOUT=5, BACKCHANNEL_CONNECT_TIMEOUT=2, BACKCHANNEL_READ_TIMEOUT=5)
 
@@ -214,99 +187,9 @@ def test_no_W005_on_redis(settings: Any) -> None:
     assert ids() == ["django_bff.W010"]
 
 
-@pytest.mark.parametrize("name", ["OIDC_STORE_ACCESS_TOKEN", "OIDC_STORE_ID_TOKEN"])
-def test_W006_plain_text_tokens_in_session(settings: Any, name: str) -> None:
-    setattr(settings, name, True)
-    assert "django_bff.W006" in ids()
-
-
-def test_W007_tls_verification_off(bff: Any) -> None:
-    assert "django_bff.W007" in bff(BACKCHANNEL_VERIFY=False)
-
-
 def test_E010_public_client_without_secret_passes(settings: Any) -> None:
     settings.OIDC_RP_CLIENT_SECRET = None
     assert "django_bff.E010" not in ids()
-
-
-def test_W008_unsecured_jwt(settings: Any) -> None:
-    settings.OIDC_ALLOW_UNSECURED_JWT = True
-    assert "django_bff.W008" in ids()
-
-
-# --- the proxy's settings ---------------------------------------------------------------------------
-
-GOOD_ROUTE = {"PREFIX": "api/x/", "TARGET": "https://api.example.com/"}
-
-
-@pytest.mark.parametrize(
-    "routes",
-    [
-        "api/x/",
-        ["api/x/"],
-        [{"PREFIX": "api/x/"}],
-        [{**GOOD_ROUTE, "COLOUR": "red"}],
-        [{**GOOD_ROUTE, "PREFIX": "/api/x/"}],
-        [GOOD_ROUTE, {**GOOD_ROUTE, "PREFIX": "api/x"}],
-        [{**GOOD_ROUTE, "TOKEN_TYPE": "admin"}],
-        [{**GOOD_ROUTE, "OPTIONAL": "no"}],
-        [{**GOOD_ROUTE, "ANTIFORGERY": 0}],
-        [{**GOOD_ROUTE, "REQUIRE_AUTHENTICATION": "yes"}],
-        [{**GOOD_ROUTE, "ALLOW_INSECURE": "no"}],
-    ],
-)
-def test_E018_malformed_routes(bff: Any, routes: Any) -> None:
-    assert "django_bff.E018" in bff(REMOTE_APIS=routes)
-
-
-@pytest.mark.parametrize(
-    "target",
-    ["http://api.example.com/", "/relative/", "https://u:p@api.example.com/", "https://api.example.com/?q=1", 5],
-)
-def test_E019_bad_targets(bff: Any, target: Any) -> None:
-    assert "django_bff.E019" in bff(REMOTE_APIS=[{**GOOD_ROUTE, "TARGET": target}])
-
-
-def test_E019_http_allowed_by_opt_in_or_debug(bff: Any, settings: Any) -> None:
-    plain = {**GOOD_ROUTE, "TARGET": "http://api.internal/"}
-    assert "django_bff.E019" not in bff(REMOTE_APIS=[{**plain, "ALLOW_INSECURE": True}])
-    assert "django_bff.E019" not in bff(REMOTE_APIS=[plain], ALLOW_INSECURE_UPSTREAMS=True)
-    settings.DEBUG = True
-    assert "django_bff.E019" not in bff(REMOTE_APIS=[plain], ALLOW_INSECURE_UPSTREAMS=False)
-
-
-def test_good_routes_pass(bff: Any) -> None:
-    assert bff(
-        REMOTE_APIS=[
-            {**GOOD_ROUTE, "TOKEN_TYPE": "client", "RETRIEVER": "django_bff.retrievers.DefaultAccessTokenRetriever"}
-        ],
-        ACCESS_TOKEN_RETRIEVERS=[
-            {"PATTERN": "^/api/", "RETRIEVER": "django_bff.retrievers.DefaultAccessTokenRetriever"}
-        ],
-    ) == ["django_bff.W005", "django_bff.W010"]
-
-
-@pytest.mark.parametrize(
-    "entries",
-    [
-        "x",
-        ["^/api/"],
-        [{"PATTERN": "^/api/"}],
-        [{"PATTERN": "([", "RETRIEVER": "django_bff.retrievers.DefaultAccessTokenRetriever"}],
-        [{"PATTERN": "^/api/", "RETRIEVER": "no.such.Retriever"}],
-        [{"PATTERN": "^/api/", "RETRIEVER": "django_bff.tokens.UserToken"}],
-    ],
-)
-def test_E020_bad_retriever_patterns(bff: Any, entries: Any) -> None:
-    assert "django_bff.E020" in bff(ACCESS_TOKEN_RETRIEVERS=entries)
-
-
-def test_E021_bad_route_retriever(bff: Any) -> None:
-    assert "django_bff.E021" in bff(REMOTE_APIS=[{**GOOD_ROUTE, "RETRIEVER": "no.such.Retriever"}])
-
-
-def test_E022_unknown_client(bff: Any) -> None:
-    assert "django_bff.E022" in bff(REMOTE_APIS=[{**GOOD_ROUTE, "TOKEN_TYPE": "client", "CLIENT": "billing"}])
 
 
 @pytest.mark.parametrize(
@@ -334,70 +217,22 @@ def test_E005_unlimited_body_is_allowed(bff: Any) -> None:
     assert "django_bff.E005" not in bff(MAX_REQUEST_BODY=None)
 
 
-@pytest.mark.parametrize(
-    "values", [{"PROXY_VERIFY": "/no/ca.pem"}, {"PROXY_CLIENT_CERT": "/no/cert.pem"}, {"PROXY_CLIENT_CERT": ("a",)}]
-)
-def test_E024_proxy_tls_files(bff: Any, values: dict[str, Any]) -> None:
-    assert "django_bff.E024" in bff(**values)
+@pytest.mark.parametrize("value", ["/no/ca.pem", 1])
+def test_E024_proxy_verify(bff: Any, value: Any) -> None:
+    assert "django_bff.E024" in bff(PROXY_VERIFY=value)
+
+
+@pytest.mark.parametrize("value", ["/no/cert.pem", ("a",)])
+def test_E051_proxy_client_cert(bff: Any, value: Any) -> None:
+    assert "django_bff.E051" in bff(PROXY_CLIENT_CERT=value)
 
 
 def test_E024_existing_files_pass(bff: Any, tmp_path: Any) -> None:
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
     cert.write_text("")
     key.write_text("")
-    assert "django_bff.E024" not in bff(PROXY_CLIENT_CERT=(str(cert), str(key)), PROXY_VERIFY=str(cert))
-
-
-def test_W009_proxy_tls_verification_off(bff: Any) -> None:
-    assert "django_bff.W009" in bff(PROXY_VERIFY=False)
-
-
-# --- named clients ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "clients",
-    [
-        ["billing"],
-        {"billing": "id"},
-        {"billing": {"CLIENT_SECRET": "s"}},
-        {"billing": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "COLOUR": "red"}},
-        {"billing": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "ISSUER": "idp.example"}},
-        {"billing": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "TOKEN_ENDPOINT": "/token"}},
-    ],
-)
-def test_E025_malformed_clients(bff: Any, clients: Any) -> None:
-    assert "django_bff.E025" in bff(CLIENTS=clients)
-
-
-def test_E026_unknown_auth_method(bff: Any) -> None:
-    assert "django_bff.E026" in bff(CLIENTS={"b": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "AUTH_METHOD": "magic"}})
-
-
-def test_E027_secret_method_without_secret(bff: Any) -> None:
-    assert "django_bff.E027" in bff(CLIENTS={"b": {"CLIENT_ID": "b", "AUTH_METHOD": "client_secret_post"}})
-
-
-def test_good_clients_and_routes_naming_them(bff: Any) -> None:
-    clients = {"billing": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "ISSUER": "https://idp.example"}}
-    routes = [{**GOOD_ROUTE, "TOKEN_TYPE": "client", "CLIENT": "billing"}]
-    assert bff(CLIENTS=clients, REMOTE_APIS=routes) == ["django_bff.W005", "django_bff.W010"]
-
-
-@pytest.mark.parametrize(
-    "service",
-    [
-        "no.such.Service",
-        {"BACKEND": "django_bff.assertions.PrivateKeyJwtAssertionService", "OPTIONS": {"KEY_FILE": "/no/such.pem"}},
-        {"BACKEND": "django_bff.assertions.PrivateKeyJwtAssertionService", "OPTIONS": {"KEY": "not a pem"}},
-    ],
-)
-def test_E028_unusable_assertion_service(bff: Any, service: Any) -> None:
-    assert "django_bff.E028" in bff(CLIENT_ASSERTION_SERVICE=service)
-
-
-def test_E029_private_key_jwt_client_without_a_service(bff: Any) -> None:
-    assert "django_bff.E029" in bff(CLIENTS={"j": {"CLIENT_ID": "j", "AUTH_METHOD": "private_key_jwt"}})
+    found = bff(PROXY_CLIENT_CERT=(str(cert), str(key)), PROXY_VERIFY=str(cert))
+    assert "django_bff.E024" not in found and "django_bff.E051" not in found
 
 
 @pytest.mark.parametrize("value", ["/bff/", "bff", 5])
@@ -458,40 +293,6 @@ def test_good_session_settings(bff: Any) -> None:
 
 def test_E006_revoke_on_logout_must_be_a_boolean(bff: Any) -> None:
     assert "django_bff.E006" in bff(REVOKE_REFRESH_TOKEN_ON_LOGOUT="yes")
-
-
-def test_W010_insecure_cookie_outside_debug(settings: Any) -> None:
-    assert "django_bff.W010" in ids()
-    settings.SESSION_COOKIE_SECURE = True
-    assert "django_bff.W010" not in ids()
-    settings.SESSION_COOKIE_SECURE = False
-    settings.DEBUG = True
-    assert "django_bff.W010" not in ids()
-
-
-def test_W011_cookie_not_httponly(settings: Any) -> None:
-    settings.SESSION_COOKIE_HTTPONLY = False
-    assert "django_bff.W011" in ids()
-
-
-@pytest.mark.parametrize(("value", "check_id"), [("None", "django_bff.W012"), ("Strict", "django_bff.W013")])
-def test_W012_W013_samesite(settings: Any, value: str, check_id: str) -> None:
-    settings.SESSION_COOKIE_SAMESITE = value
-    assert check_id in ids()
-    settings.SESSION_COOKIE_SAMESITE = "Lax"
-    assert check_id not in ids()
-
-
-def test_W014_save_every_request_with_djangos_session_middleware(settings: Any) -> None:
-    settings.SESSION_SAVE_EVERY_REQUEST = True
-    assert "django_bff.W014" not in ids()  # the test settings use django_bff.middleware.SessionMiddleware
-    settings.MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
-    assert "django_bff.W014" in ids()
-
-
-def test_W015_signed_cookie_sessions(settings: Any) -> None:
-    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
-    assert "django_bff.W015" in ids()
 
 
 def test_W016_no_authority_for_backchannel_logout(bff: Any) -> None:
@@ -558,23 +359,37 @@ def test_W017_redis_without_socket_timeouts(
     assert ("django_bff.W017" in ids()) is warned
 
 
-@pytest.mark.parametrize(
-    "callback, warned",
-    [
-        (None, True),
-        ("mozilla_django_oidc.views.OIDCAuthenticationCallbackView", True),
-        ("django_bff.views.OIDCCallbackView", False),
-        ("tests.test_checks.OwnCallback", False),
-        ("no.such.View", True),
-    ],
-)
-def test_W018_a_callback_that_logs_users_out_on_any_error(settings: Any, callback: str | None, warned: bool) -> None:
-    if callback is None:
-        del settings.OIDC_CALLBACK_CLASS
-    else:
-        settings.OIDC_CALLBACK_CLASS = callback
-    assert ("django_bff.W018" in ids()) is warned
+def test_one_check_per_concern_each_with_its_tag() -> None:
+    from django.core.checks import Tags
+    from django.core.checks.registry import registry
+
+    from django_bff import checks
+    from django_bff.checks.security import check_security
+
+    ours = {c for c in registry.get_checks(include_deployment_checks=True) if c.__module__.startswith("django_bff")}
+    assert ours == {check for check, _ in checks.CONCERNS} | {checks.check_deploy}
+    security = {c for c in ours if Tags.security in getattr(c, "tags", ())}
+    assert security == {check_security, checks.check_deploy}
 
 
-class OwnCallback(OIDCCallbackView):
-    """A project's own subclass is fine."""
+def test_checks_have_no_side_effects(bff: Any) -> None:
+    from django_bff.sessions import get_session_index
+    from django_bff.stores import get_token_store
+
+    store, index = get_token_store(), get_session_index()
+    bff(USER_TOKEN_STORE={"BACKEND": "django_bff.stores.SessionTokenStore", "OPTIONS": {}})
+    store, index = get_token_store(), get_session_index()
+    check_settings()
+    assert get_token_store() is store and get_session_index() is index
+
+
+def test_ids_are_written_whole() -> None:
+    """``grep django_bff.E016`` finds the code: no id is put together from pieces."""
+    from pathlib import Path
+
+    import django_bff
+
+    root = Path(django_bff.__file__).parent
+    for path in root.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert 'f"django_bff.{' not in text and "f'django_bff.{" not in text, path
