@@ -3,7 +3,9 @@
 * every public name (``__all__`` of every module) is mentioned somewhere;
 * every setting of ``conf.DEFAULTS`` has a section in ``settings.rst``, with a
   ``.. _setting-KEY:`` target, ``:Type:`` and ``:Default:``, and the dict at the
-  top of that page is exactly ``DEFAULTS``;
+  top of that page is exactly ``DEFAULTS``; each section's type, default, check
+  ids and first sentence are those of the setting's declaration
+  (:mod:`django_bff.conf.declared`);
 * ``checks.rst`` documents exactly the check ids the code emits, and no page
   names an id that does not exist;
 * every ``BFF["KEY"]`` and every dotted ``django_bff.`` path the pages mention
@@ -34,6 +36,8 @@ from django.conf import settings as django_settings
 import django_bff
 from django_bff.checks import check_settings
 from django_bff.conf import DEFAULTS, REMOVED_SETTINGS
+from django_bff.conf.declared import SETTINGS
+from django_bff.conf.setting import Setting
 from django_bff.tokens import TokenType
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,6 +134,38 @@ def test_every_setting_has_a_section_with_type_default_and_checks(key: str) -> N
     assert re.search(r"^:Type: \S", section, re.M), f"settings.rst: {key} has no :Type: line"
     assert re.search(r"^:Default: \S", section, re.M), f"settings.rst: {key} has no :Default: line"
     assert re.search(r"^:Checks: ``django_bff\.[EW]\d{3}``", section, re.M), f"settings.rst: {key} names no check"
+
+
+def field(section: str, name: str) -> str:
+    """A field (``:Type:``, ``:Default:``, ``:Checks:``) of a setting's section, its lines joined."""
+    match = re.search(rf"^:{name}: (.*(?:\n   .*)*)", section, re.M)
+    assert match, f"no :{name}: field"
+    return " ".join(line.strip() for line in match.group(1).split("\n"))
+
+
+def first_paragraph(section: str) -> str:
+    """The section's text after its heading and fields, its first paragraph's lines joined."""
+    for paragraph in re.split(r"\n\n", section.strip()):
+        paragraph = paragraph.strip()
+        if paragraph.startswith(":") or re.match(r"``[A-Z0-9_]+``\n~", paragraph):
+            continue
+        return " ".join(line.strip() for line in paragraph.split("\n"))
+    return ""
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
+def test_the_settings_page_says_what_the_declaration_says(setting: Setting[object]) -> None:
+    """Type, default, check ids and doc line of a section are those of the setting's one declaration."""
+    section = settings_sections()[setting.name]
+    assert field(section, "Type") == setting.type_doc
+    default = field(section, "Default")
+    if setting.default_doc:
+        assert default == setting.default_doc
+    else:
+        assert default.startswith("``") and default.endswith("``")
+        assert ast.literal_eval(default[2:-2]) == setting.default
+    assert set(re.findall(r"django_bff\.[EW]\d{3}", field(section, "Checks"))) == set(setting.check_ids)
+    assert first_paragraph(section).startswith(setting.doc)
 
 
 def test_settings_page_documents_no_setting_that_does_not_exist() -> None:

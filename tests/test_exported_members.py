@@ -50,6 +50,8 @@ PUBLIC = {
     "django_bff.conf.kinds": {"Number", "Integer", "Flag"},
     "django_bff.conf.references": {"Backend", "ImportString"},
     "django_bff.conf.declared": {"BFFSettings", "DEFAULTS", "SETTINGS", "LOGOUT_ALGORITHMS"},
+    "django_bff.conf.token_groups": {"TokenStorage", "TokenLifetime", "TokenService"},
+    "django_bff.conf.http_groups": {"RemoteAPIRoutes", "NamedClients", "SessionEndpoints", "Antiforgery", "Proxy"},
     "django_bff.conf.problems": {"Problem", "Parsed", "InvalidSetting"},
     "django_bff.conf.loading": {"load_class", "make_backend"},
     "django_bff.conf.built": {"per_settings", "PerSettings", "on_reload"},

@@ -159,7 +159,10 @@ class OptionalService(Setting[str | Mapping[str, object] | None]):
 
     own_concern = True
 
-    type_doc = '``None``, a dotted path, or a dict ``{"BACKEND": "<dotted path>", "OPTIONS": {...}}``'
+    type_doc = (
+        "``None``, a dotted path to a subclass of :class:`~django_bff.assertions.ClientAssertionService`, "
+        'or a dict ``{"BACKEND": "<dotted path>", "OPTIONS": {...}}``'
+    )
 
     def valid(self, value: object) -> bool:
         return value is None or isinstance(value, str) or _is_backend(value)
