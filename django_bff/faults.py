@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 def _outage_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [DatabaseError, OSError, StorageUnavailable]
     try:
-        from django_redis.exceptions import ConnectionInterrupted  # type: ignore[import-untyped]
+        from django_redis.exceptions import ConnectionInterrupted  # type: ignore[import-untyped]  # ships no types
 
         types.append(ConnectionInterrupted)
     except ImportError:  # pragma: no cover - django-redis is optional
@@ -64,7 +64,7 @@ def _outage_types() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover - redis-py is optional
         pass
     try:
-        from pymemcache.exceptions import MemcacheError  # type: ignore[import-not-found]
+        from pymemcache.exceptions import MemcacheError  # type: ignore[import-not-found]  # optional, not installed
 
         types.append(MemcacheError)
     except ImportError:
@@ -127,7 +127,7 @@ def strict_session_store(engine: type[SessionBase]) -> type[SessionBase]:
     """
     if _is_cache_engine(engine):
 
-        class StrictCacheSessionStore(engine):  # type: ignore[valid-type,misc]
+        class StrictCacheSessionStore(engine):  # type: ignore[valid-type,misc]  # a class chosen at run time
             def load(self) -> dict[str, Any]:
                 try:
                     data = self._cache.get(self.cache_key)
@@ -153,7 +153,7 @@ def strict_session_store(engine: type[SessionBase]) -> type[SessionBase]:
 
     if _is_cached_db_engine(engine):
 
-        class DegradingCachedDBSessionStore(engine):  # type: ignore[valid-type,misc]
+        class DegradingCachedDBSessionStore(engine):  # type: ignore[valid-type,misc]  # a class chosen at run time
             def load(self) -> dict[str, Any]:
                 try:
                     data = self._cache.get(self.cache_key)

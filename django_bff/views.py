@@ -32,7 +32,7 @@ from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
-from mozilla_django_oidc.views import (  # type: ignore[import-untyped]
+from mozilla_django_oidc.views import (  # type: ignore[import-untyped]  # ships no types
     OIDCAuthenticationCallbackView,
     OIDCAuthenticationRequestView,
 )
@@ -101,7 +101,7 @@ def safe_return_url(value: str | None, request: HttpRequest) -> str | None:
     return None
 
 
-class LoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]
+class LoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]  # an untyped base (Any)
     """``/bff/login``: validates ``returnUrl`` and ``prompt``, then mozilla-django-oidc's login request."""
 
     bff_endpoint = True
@@ -117,7 +117,7 @@ class LoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]
         query[self.get_settings("OIDC_REDIRECT_FIELD_NAME", "next")] = return_url
         if prompt:
             query["prompt"] = prompt
-        request.GET = query  # type: ignore[assignment]
+        request.GET = query  # type: ignore[assignment]  # Django types request.GET as immutable
         response: HttpResponse = super().get(request)
         # mozilla-django-oidc checks "next" against the allowed hosts only; an allowed
         # absolute URL of another origin is what we validated, so keep it as is.
@@ -131,7 +131,7 @@ class LoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]
         return params
 
 
-class OIDCCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]
+class OIDCCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]  # an untyped base (Any)
     """mozilla-django-oidc's callback (``/oidc/callback/``), safe for a BFF. Mount it with::
 
         OIDC_CALLBACK_CLASS = "django_bff.views.OIDCCallbackView"

@@ -11,7 +11,7 @@ from django_bff.decorators import bff_api
 from django_bff.token_manager import aget_user_access_token, get_user_access_token
 
 
-def _describe(result):  # type: ignore[no-untyped-def]
+def _describe(result):  # type: ignore[no-untyped-def]  # a test view; its result is untyped
     # A digest of the token, never the token: responses are scanned for token values.
     digest = hashlib.sha256(result.access_token.encode()).hexdigest() if result.token else None
     return {"token_sha256": digest, "error": result.error.value if result.error else None, "pid": os.getpid()}

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
-from revproxy.views import ProxyView  # type: ignore[import-untyped]
+from revproxy.views import ProxyView  # type: ignore[import-untyped]  # ships no types
 
 from django_bff.proxy import remote_api
 from django_bff.tokens import TokenType
@@ -47,7 +47,7 @@ def null_session(request: HttpRequest, rest: str = "") -> HttpResponse:
     return HttpResponse(BODY, content_type="application/json")
 
 
-class SessionTokenProxyView(ProxyView):  # type: ignore[misc]
+class SessionTokenProxyView(ProxyView):  # type: ignore[misc]  # an untyped base (Any)
     """django-revproxy plus the access token mozilla-django-oidc keeps in the session."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 
-class DemoValidator(OAuth2Validator):  # type: ignore[misc]
+class DemoValidator(OAuth2Validator):  # type: ignore[misc]  # an untyped base (Any)
     """Puts the user's email and name in identity tokens (scopes ``email`` and ``profile``)."""
 
     oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, "preferred_username": "profile"}
