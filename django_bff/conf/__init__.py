@@ -7,20 +7,24 @@ Users write::
         "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.SessionTokenStore", "OPTIONS": {}},
     }
 
-Any key left out takes its default (:data:`DEFAULTS`). In the data flow this
-package comes first: every other module reads settings through
-:data:`bff_settings`, whose attributes are typed by the one declaration of
+Any key left out takes its default (:data:`DEFAULTS`).
+
+In the data flow: this package comes first (the foundation); every other
+module reads settings through :data:`bff_settings`, whose attributes are
+typed by the one declaration of
 each setting (:mod:`django_bff.conf.declared`), and makes its long-lived
 objects with :func:`~django_bff.conf.built.per_settings`. Values are read at
 call time and read again when ``BFF`` changes (``override_settings``): the
 receiver below forgets them and everything made from them. The system checks
 (:mod:`django_bff.checks`) report a bad value with an id at start-up; reading
-one raises :class:`~django_bff.conf.problems.InvalidSetting`.
+one of the wrong type raises :class:`~django_bff.conf.problems.InvalidSetting`.
 
 The package's modules, each with one job: :mod:`~django_bff.conf.setting`
 (the descriptor a setting is), :mod:`~django_bff.conf.kinds` and
 :mod:`~django_bff.conf.references` (the kinds of setting),
-:mod:`~django_bff.conf.declared` (the declarations),
+:mod:`~django_bff.conf.token_groups` and :mod:`~django_bff.conf.http_groups`
+(the declarations, by group), :mod:`~django_bff.conf.declared` (the groups
+assembled),
 :mod:`~django_bff.conf.problems` (what is wrong, with its check id),
 :mod:`~django_bff.conf.loading` (dotted paths) and
 :mod:`~django_bff.conf.built` (objects made from settings, and their reset).
