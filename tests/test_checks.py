@@ -40,6 +40,56 @@ def test_messages_are_short_and_have_hints(settings: Any) -> None:
         assert message.hint
 
 
+def test_the_structured_settings_messages_are_short_and_have_hints(settings: Any) -> None:
+    route = {"PREFIX": "api/x/", "TARGET": "https://api.example.com/"}
+    settings.BFF = {
+        **settings.BFF,
+        "REMOTE_APIS": [
+            ["x"],
+            {**route, "PREFIX": "/x/"},
+            route,
+            {**route, "PREFIX": "api/x"},
+            {**route, "PREFIX": "api/y/", "TOKEN_TYPE": "users", "OPTIONAL": "no", "CLIENT": "nope"},
+            {**route, "PREFIX": "api/z/", "TARGET": "ftp://x/", "RETRIEVER": "no.R", "FORWARD_HEADERS": ["Cookie"]},
+        ],
+        "ACCESS_TOKEN_RETRIEVERS": [["x"], {"PATTERN": "(", "RETRIEVER": "no.such.R"}],
+        "CLIENTS": {
+            "billing": {"CLIENT_SECRET": "s"},
+            "a": {"CLIENT_ID": "a", "AUTH_METHOD": "magic", "ISSUER": "x"},
+            "b": {"CLIENT_ID": "b", "AUTH_METHOD": "private_key_jwt", "TOKEN_ENDPOINT": "/t"},
+            "c": {"CLIENT_ID": "c", "AUTH_METHOD": "tls_client_auth"},
+            "d": {"CLIENT_ID": "d"},
+        },
+        "PROXY_CLIENT_CERT": "/no/cert.pem",
+    }
+    messages = check_settings()
+    found = {m.id for m in messages}
+    assert found >= {
+        "django_bff.E019",
+        "django_bff.E021",
+        "django_bff.E022",
+        "django_bff.E026",
+        "django_bff.E027",
+        "django_bff.E029",
+        "django_bff.E031",
+        "django_bff.E038",
+        "django_bff.E041",
+        "django_bff.E042",
+        "django_bff.E043",
+        "django_bff.E044",
+        "django_bff.E045",
+        "django_bff.E046",
+        "django_bff.E047",
+        "django_bff.E048",
+        "django_bff.E049",
+        "django_bff.E050",
+        "django_bff.E051",
+    }
+    for message in messages:
+        assert len(message.msg) < 80, message.msg
+        assert message.hint
+
+
 def test_E001_bff_not_a_dict(settings: Any) -> None:
     settings.BFF = ["REFRESH_BEFORE_EXPIRATION"]
     assert ids() == ["django_bff.E001"]
