@@ -195,7 +195,7 @@ def test_every_bff_key_the_docs_mention_exists() -> None:
 def emitted_ids() -> set[str]:
     """The ids the code can report: every ``django_bff.E0NN``/``W0NN`` literal in the package.
 
-    Ids are written whole (``tests/test_checks.py`` holds the code to it): the
+    Ids are written whole (``tests/checks/test_checks.py`` holds the code to it): the
     checks package, the declarations of :mod:`django_bff.conf.declared`, the
     parsers of the structured settings and the ``check()`` methods of stores.
     """

@@ -89,7 +89,7 @@ def test_W015_signed_cookie_sessions(settings: Any) -> None:
         (None, True),
         ("mozilla_django_oidc.views.OIDCAuthenticationCallbackView", True),
         ("django_bff.views.OIDCCallbackView", False),
-        ("tests.test_checks_security.OwnCallback", False),
+        ("tests.checks.test_security.OwnCallback", False),
         ("no.such.View", True),
     ],
 )
