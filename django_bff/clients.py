@@ -131,27 +131,29 @@ def parse_clients(user: Mapping[str, object]) -> Parsed[ClientConfig]:
 
 
 def _problems(name: str, entry: object, has_service: bool, has_cert: bool) -> list[Problem]:
-    where = f'BFF["CLIENTS"][{name!r}]'
+    """The problems of the client ``name``: each message is short and the same for every client, its hint names it."""
+    where = 'BFF["CLIENTS"]'
     if not isinstance(entry, dict) or not entry.get("CLIENT_ID") or set(entry) - CLIENT_KEYS:
-        hint = "It needs a CLIENT_ID, and no key but " + ", ".join(sorted(CLIENT_KEYS)) + "."
-        return [Problem("django_bff.E049", f"{where} is malformed.", hint)]
+        hint = f"{name!r} needs a CLIENT_ID, and no key but " + ", ".join(sorted(CLIENT_KEYS)) + "."
+        return [Problem("django_bff.E049", f"{where}: a client is malformed.", hint)]
     problems: list[Problem] = []
     method = entry.get("AUTH_METHOD", "client_secret_basic")
     if method not in AUTH_METHODS:
-        hint = "One of: " + ", ".join(sorted(AUTH_METHODS)) + "."
-        problems.append(Problem("django_bff.E026", f"{where}: unknown AUTH_METHOD {method!r}.", hint))
+        hint = f"{name!r} has {method!r}; use one of: " + ", ".join(sorted(AUTH_METHODS)) + "."
+        problems.append(Problem("django_bff.E026", f"{where}: unknown AUTH_METHOD.", hint))
     elif method == "private_key_jwt" and not has_service and entry.get("ASSERTION_SERVICE") is None:
-        hint = 'Set BFF["CLIENT_ASSERTION_SERVICE"] (docs/client-assertions).'
+        hint = f'{name!r}: set BFF["CLIENT_ASSERTION_SERVICE"] or its ASSERTION_SERVICE (docs/client-assertions).'
         problems.append(Problem("django_bff.E029", f"{where}: private_key_jwt needs an assertion service.", hint))
     elif method == "tls_client_auth" and not has_cert:
-        hint = 'Set BFF["BACKCHANNEL_CLIENT_CERT"] (docs/clients).'
+        hint = f'{name!r}: set BFF["BACKCHANNEL_CLIENT_CERT"] (docs/clients).'
         problems.append(Problem("django_bff.E031", f"{where}: tls_client_auth needs a client certificate.", hint))
     elif method in SECRET_METHODS and not entry.get("CLIENT_SECRET"):
-        problems.append(Problem("django_bff.E027", f"{where}: {method} needs a CLIENT_SECRET.", "Set CLIENT_SECRET."))
+        hint = f"{name!r}: set its CLIENT_SECRET."
+        problems.append(Problem("django_bff.E027", f"{where}: {method} needs a CLIENT_SECRET.", hint))
     for key in ("ISSUER", "TOKEN_ENDPOINT"):
         value = entry.get(key)
         if value is not None and not is_http_url(value):
-            hint = f"Got {value!r}."
+            hint = f"{name!r} has {value!r}."
             problems.append(Problem("django_bff.E050", f"{where}: {key} must be an absolute http(s) URL.", hint))
     return problems
 
