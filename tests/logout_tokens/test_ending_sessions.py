@@ -16,10 +16,10 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.http import HttpRequest
 from django.test import Client
 
-from django_bff import views
 from django_bff.sessions import SESSION_SID_KEY, SESSION_SUB_KEY, list_sessions, record_session
 from django_bff.stores import get_token_store
 from django_bff.tokens import UserToken
+from django_bff.views import backchannel as backchannel_view
 from tests.support.logout_tokens import (
     MISSING,
     TokenFactory,
@@ -146,7 +146,7 @@ def test_failed_logout_answers_logout_failed_and_forgets_the_jti(
     def boom(**kwargs: Any) -> int:
         raise RuntimeError("session storage is down")
 
-    monkeypatch.setattr(views, "end_sessions", boom)
+    monkeypatch.setattr(backchannel_view, "end_sessions", boom)
     token = make_token(sid="s1", sub=MISSING)
     with caplog.at_level(logging.ERROR, logger="django_bff.views"):
         response = post_form(client, token)
@@ -190,7 +190,7 @@ def test_a_session_storage_outage_while_ending_sessions_is_503_and_forgets_the_j
     def down(**kwargs: Any) -> int:
         raise OperationalError("the database is down")
 
-    monkeypatch.setattr(views, "end_sessions", down)
+    monkeypatch.setattr(backchannel_view, "end_sessions", down)
     token = make_token(sid="s1", sub=MISSING)
     response = post_form(client, token)
     assert response.status_code == 503 and response.json() == {"error": "storage_unavailable"}
