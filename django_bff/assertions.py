@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +34,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from django_bff.clock import clock
 from django_bff.conf import bff_settings, per_settings
 from django_bff.conf.loading import make_backend
 from django_bff.exceptions import BFFImproperlyConfigured
@@ -143,7 +143,7 @@ class PrivateKeyJwtAssertionService(ClientAssertionService):
         self.lifetime = LIFETIME
 
     def get_client_assertion(self, client_id: str, token_endpoint: str, issuer: str | None) -> ClientAssertion:
-        now = int(time.time())
+        now = int(clock.time())
         audience = issuer if self.audience == "issuer" and issuer else token_endpoint
         claims = {
             "iss": client_id,

@@ -1,11 +1,14 @@
-"""The one clock django_bff reads for token lifetimes.
+"""The one clock django_bff reads for wall-clock time.
 
 In the data flow: at the bottom, read by every module that compares the time
 with a token's or a session's expiry.
 
-Token expiry is wall-clock time (a provider's ``exp`` is), so it is read here
-and nowhere else: tests move this clock (:meth:`Clock.advance`) instead of
-sleeping. Waiting and deadlines use :func:`time.monotonic`, which no test needs
+Token lifetimes, session expiry, the session index's bounds, a logout token's
+``iat`` and ``exp``, the ``iat`` of a client assertion or a DPoP proof: all
+wall-clock time, read here and nowhere else (the one exception is the
+``oidc_id_token_expiration`` that mozilla-django-oidc's own middleware compares
+with :func:`time.time`). Tests move this clock (:meth:`Clock.advance`) instead
+of sleeping. Waiting and deadlines use :func:`time.monotonic`, which no test needs
 to move.
 """
 

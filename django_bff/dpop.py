@@ -20,11 +20,12 @@ import base64
 import hashlib
 import json
 import secrets
-import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import jwt
+
+from django_bff.clock import clock
 
 __all__ = ["make_proof", "wants_nonce", "jwk_thumbprint"]
 
@@ -49,7 +50,7 @@ def make_proof(
         "jti": secrets.token_urlsafe(16),
         "htm": method.upper(),
         "htu": urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
-        "iat": int(time.time()),
+        "iat": int(clock.time()),
     }
     if access_token:
         claims["ath"] = _b64(hashlib.sha256(access_token.encode("ascii")).digest())

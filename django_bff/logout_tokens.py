@@ -28,7 +28,6 @@ rule, never the token) otherwise:
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
 
 import jwt
@@ -36,6 +35,7 @@ from django.conf import settings
 from django.core.cache import caches
 
 from django_bff.backchannel import get_endpoint, get_signing_key
+from django_bff.clock import clock
 from django_bff.conf import bff_settings
 from django_bff.exceptions import InvalidLogoutToken, TokenServiceError
 
@@ -103,7 +103,7 @@ def validate_logout_token(token: str) -> dict[str, Any]:
         raise InvalidLogoutToken(f"rejected: {type(e).__name__}") from None
     if str(claims["iss"]).rstrip("/") != str(issuer).rstrip("/"):
         raise InvalidLogoutToken("iss is not the provider")
-    now = time.time()
+    now = clock.time()
     iat = claims["iat"]
     if not isinstance(iat, (int, float)) or isinstance(iat, bool):
         raise InvalidLogoutToken("iat is not a number")
@@ -135,7 +135,7 @@ def _jti_key(claims: dict[str, Any]) -> str:
 
 def remember_jti(claims: dict[str, Any]) -> None:
     """Rule 6: record the token's ``jti``; :class:`InvalidLogoutToken` when it was seen before."""
-    now = time.time()
+    now = clock.time()
     until = float(claims["iat"]) + bff_settings.BACKCHANNEL_LOGOUT_MAX_AGE
     exp = claims.get("exp")
     if isinstance(exp, (int, float)) and not isinstance(exp, bool):

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -39,6 +38,7 @@ from typing import Any
 from django.core.cache import BaseCache, caches
 
 from django_bff import crypto
+from django_bff.clock import clock
 from django_bff.conf import bff_settings, load_backend, per_settings
 from django_bff.exceptions import BFFImproperlyConfigured
 from django_bff.locks import CacheLock, Polling, Waited
@@ -260,7 +260,7 @@ class CacheSessionIndex(SessionIndex):
         """Apply ``change(entries)`` to ``sub``'s entries under a lock, dropping expired ones."""
         lock = self._locked(sub)
         try:
-            now = time.time()
+            now = clock.time()
             entries = {d: e for d, e in self._entries(sub).items() if e["expires"] + GRACE > now}
             change(entries)
             if entries:
@@ -286,7 +286,7 @@ class CacheSessionIndex(SessionIndex):
             }
 
         self._update(info.sub, change)
-        timeout = max(1, int(expires - time.time()) + GRACE)
+        timeout = max(1, int(expires - clock.time()) + GRACE)
         self.cache.set(self._pointer_key("sid", info.sid), info.sub, timeout)
         self.cache.set(self._pointer_key("key", digest), info.sub, timeout)
         if info.user:
@@ -300,7 +300,7 @@ class CacheSessionIndex(SessionIndex):
                     subs.append(info.sub)
                 # As long as the latest-expiring session of any of them.
                 horizon = max([expires] + [e["expires"] for s in subs for e in self._entries(s).values()])
-                self.cache.set(key, subs, max(1, int(horizon - time.time()) + GRACE))
+                self.cache.set(key, subs, max(1, int(horizon - clock.time()) + GRACE))
             finally:
                 lock.release()
 
@@ -322,7 +322,7 @@ class CacheSessionIndex(SessionIndex):
         else:
             pointed = self.cache.get(self._pointer_key("user", str(user)))
             subs = [s for s in pointed if isinstance(s, str)] if isinstance(pointed, list) else []
-        now = time.time()
+        now = clock.time()
         found = []
         for one in subs:
             for entry in self._entries(one).values():

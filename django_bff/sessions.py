@@ -27,7 +27,6 @@ so ``BFF["SESSION_INDEX"]`` may name ``django_bff.sessions.DatabaseSessionIndex`
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime, timezone
 from importlib import import_module
 from typing import Any
@@ -37,6 +36,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 
+from django_bff.clock import clock
 from django_bff.conf import bff_settings
 from django_bff.session_index import (
     GRACE,
@@ -100,13 +100,13 @@ def session_expires_at(session: SessionBase) -> float:
     tracked = session.get(SESSION_EXPIRES_KEY)
     if isinstance(tracked, (int, float)):
         return float(tracked)
-    return time.time() + session.get_expiry_age()
+    return clock.time() + session.get_expiry_age()
 
 
 def record_session(request: HttpRequest, sub: str, sid: str, user: str = "") -> None:
     """At login: remember ``sub`` and ``sid`` in the session and add it to the index (with the Django ``user``)."""
     session = request.session
-    now = time.time()
+    now = clock.time()
     expires = now + session.get_expiry_age()
     session[SESSION_SID_KEY] = sid
     session[SESSION_SUB_KEY] = sub
@@ -227,7 +227,7 @@ def note_session_saved(request: HttpRequest) -> None:
     if not isinstance(sid, str):
         return
     age = session.get_expiry_age()
-    expires = time.time() + age
+    expires = clock.time() + age
     session[SESSION_EXPIRES_KEY] = int(expires)
     indexed = session.get(SESSION_INDEXED_KEY)
     key = session.session_key
@@ -240,7 +240,7 @@ def note_session_saved(request: HttpRequest) -> None:
                 sub=sub,
                 sid=sid,
                 session_key=key,
-                created=_aware(time.time()),
+                created=_aware(clock.time()),
                 expires=_aware(until),
                 user=str(session.get(SESSION_KEY, "")),
             )
@@ -307,7 +307,7 @@ def cleanup_sessions() -> int:
     """Drop index entries whose session is gone; move ``expires`` of those still alive. Returns the count dropped."""
     index = get_session_index()
     dropped = 0
-    for info in index.expired(datetime.now(tz=timezone.utc)):
+    for info in index.expired(clock.now()):
         store = _session_store(info.session_key)
         if SESSION_SID_KEY in store:  # one read: the store keeps what it loaded (a gone session is empty)
             index.save(

@@ -110,3 +110,16 @@ def test_each_type_ignore_names_its_code_and_says_why() -> None:
     without = [f"{p.name}:{n}" for p, n, line in found if not re.search(r"type: ignore\[[\w,-]+\]  # \S", line)]
     assert without == [], "write the reason after the code: # type: ignore[code]  # why"
     assert len(found) <= MAX_TYPE_IGNORES
+
+
+def test_the_package_reads_wall_clock_time_through_its_clock() -> None:
+    reads = re.compile(r"\btime\.time\(\)|\bdatetime\.now\(|\btimezone\.now\(\)|\bdatetime\.utcnow\(")
+    found = [
+        f"{name}:{number}"
+        for name, path in modules().items()
+        if name != "clock"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        # The one exception: mozilla-django-oidc's middleware compares this session key with time.time().
+        if reads.search(line.split("#")[0]) and "OIDC_ID_TOKEN_EXPIRATION_KEY" not in line
+    ]
+    assert found == [], "read the time through django_bff.clock.clock (STYLE 18)"

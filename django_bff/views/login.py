@@ -138,5 +138,6 @@ class OIDCCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]  #
             cycle_session_key(self.request)
         auth.login(self.request, self.user)
         expiration = self.get_settings("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 60 * 15)
+        # mozilla-django-oidc's SessionRefresh middleware compares this with time.time(): not our clock.
         self.request.session[OIDC_ID_TOKEN_EXPIRATION_KEY] = time.time() + expiration
         return HttpResponseRedirect(self.success_url)
