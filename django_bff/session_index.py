@@ -175,23 +175,17 @@ class DatabaseSessionIndex(SessionIndex):
         )
 
     def save(self, info: SessionInfo) -> None:
+        values = {
+            "sub": _column(info.sub),
+            "sid": _column(info.sid),
+            "user": _column(info.user),
+            "session_key": crypto.encrypt(info.session_key.encode()),
+            "expires": info.expires,
+        }
         self._model().objects.update_or_create(
             key_digest=info.key_digest,
-            defaults={
-                "sub": _column(info.sub),
-                "sid": _column(info.sid),
-                "user": _column(info.user),
-                "session_key": crypto.encrypt(info.session_key.encode()),
-                "expires": info.expires,
-            },
-            create_defaults={
-                "sub": _column(info.sub),
-                "sid": _column(info.sid),
-                "user": _column(info.user),
-                "session_key": crypto.encrypt(info.session_key.encode()),
-                "created": info.created,
-                "expires": info.expires,
-            },
+            defaults=values,
+            create_defaults={**values, "created": info.created},
         )
 
     def remove(self, session_key: str) -> None:

@@ -101,8 +101,10 @@ REAL_PARTS = frozenset({"redis_server", "idp", "postgres_server"})
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # With --postgres, every test's database is a PostgreSQL started for the run: a real part.
+    on_postgres = config.getoption("--postgres")
     for item in items:
-        if REAL_PARTS & set(getattr(item, "fixturenames", ())):
+        if on_postgres or REAL_PARTS & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
 
 
