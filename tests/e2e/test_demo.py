@@ -15,132 +15,31 @@ storage are searched for every token the identity provider issued.
 
 from __future__ import annotations
 
-import collections
 import json
-import os
 import re
-import shutil
-import signal
-import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.support import real_parts
-from tests.support.redis_server import free_port
+from tests.support.demo import CHROMIUM_ARGS, Demo, chromium, run_demo
 
 #: A real browser, Node (the demo's identity provider) and the demo's processes.
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 #: Short access tokens, so the test can wait past one.
 TOKEN_SECONDS = 8
-#: Flags for a root user on a machine with no network beyond loopback (and no GPU).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium() -> str:
-    real_parts.require("Chromium")
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.fail("Debian's chromium is not installed: bash scripts/test installs it (apt-get install chromium)")
-    return path
-
-
-@dataclass
-class Demo:
-    url: str
-    data_dir: Path
-    output: collections.deque[str]
-
-    def issued_tokens(self) -> set[str]:
-        """Every access and refresh token the demo identity provider has in its database."""
-        with sqlite3.connect(self.data_dir / "demo.sqlite3") as db:
-            access = {row[0] for row in db.execute("select token from oauth2_provider_accesstoken")}
-            refresh = {row[0] for row in db.execute("select token from oauth2_provider_refreshtoken")}
-        return access | refresh
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """``bash scripts/demo`` in the background, as the README tells a new user to run it."""
-    port = free_port()
-    data_dir = tmp_path_factory.mktemp("demo-data")
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
-        # The demo runs in the virtualenv running these tests (.venv, or tox's).
-        "VIRTUAL_ENV": str(Path(sys.prefix)),
-        "DEMO_PORT": str(port),
-        "DEMO_DATA_DIR": str(data_dir),
-        "DEMO_ACCESS_TOKEN_SECONDS": str(TOKEN_SECONDS),
-    }
-    process = subprocess.Popen(
-        ["bash", "scripts/demo"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output: collections.deque[str] = collections.deque(maxlen=400)
-    printed = threading.Event()
-    url: list[str] = []
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line.rstrip())
-            found = re.search(r"Open (http://127\.0\.0\.1:\d+/) ", line)
-            if found and not url:
-                url.append(found.group(1))
-                printed.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        # The command installs what it needs first (pip), hence the long wait.
-        if not printed.wait(600):
-            pytest.fail("the demo command printed no URL:\n" + "\n".join(output))
-        assert url[0] == f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(url[0], timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("the demo never answered at its URL:\n" + "\n".join(output))
-            time.sleep(0.3)
-        yield Demo(url[0], data_dir, output)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        reader.join(10)
-        assert process.stdout is not None
-        process.stdout.close()
+    with run_demo(tmp_path_factory.mktemp("demo-data"), token_seconds=TOKEN_SECONDS) as running:
+        yield running
 
 
 def test_the_demo_command_serves_the_app_the_provider_and_the_api(demo: Demo) -> None:
