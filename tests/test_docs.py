@@ -11,7 +11,9 @@
 * every ``BFF["KEY"]`` and every dotted ``django_bff.`` path the pages mention
   exists;
 * every page is in the table of contents;
-* the quickstart's settings and ``urls.py`` work as written;
+* the quickstart's settings and ``urls.py`` work as written, at the end of a
+  ``startproject`` project; every page shows the same browser script, logs in
+  with ``/bff/login`` and names the secret's variable ``OIDC_RP_CLIENT_SECRET``;
 * ``docs/_static/bff-sequence.svg`` is what ``docs/diagrams/sequence.py`` draws.
 
 The text is read as rst source: a name that only autodoc would render does not
@@ -22,23 +24,24 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
+import os
 import pkgutil
 import re
 import runpy
-import textwrap
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 
 import django_bff
-from django_bff.checks import check_settings
 from django_bff.conf import DEFAULTS, REMOVED_SETTINGS
 from django_bff.conf.declared import SETTINGS
 from django_bff.conf.setting import Setting
 from django_bff.tokens import TokenType
+from tests.support import quickstart
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -289,42 +292,81 @@ def test_the_new_guides_come_first() -> None:
 # the quickstart's configuration -----------------------------------------------------------
 
 
-def python_blocks(page: str) -> list[str]:
-    text = pages()[page]
-    blocks = re.finditer(r"^\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text, re.M)
-    return [textwrap.dedent(b.group(1)).strip() + "\n" for b in blocks]
+def test_the_quickstart_applied_to_a_startproject_project_passes_the_checks(tmp_path: Path) -> None:
+    """Its settings go at the end of startproject's: the admin's apps and middleware stay (no admin.E4xx)."""
+    project = quickstart.make_project(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["OIDC_RP_CLIENT_SECRET"] = "not-a-real-secret"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    # A development project keeps the local-memory cache (W005); DEBUG is on, so no W010.
+    assert re.findall(r"\(([\w.]+\.[EW]\d+)\)", done.stdout + done.stderr) == ["django_bff.W005"], done.stderr
+    # The page at /, the admin, and the two ways to declare a route.
+    resolved = (
+        "import json; from django.urls import resolve; "
+        "routes = [resolve(p) for p in ('/', '/admin/', '/api/catalog/items/7', '/api/orders/42')]; "
+        "print(json.dumps([getattr(r.func, 'view_class', r.func).__name__ for r in routes] + "
+        "[routes[2].kwargs, str(routes[2].func.view_initkwargs['token_type'].value)]))"
+    )
+    served = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", resolved],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert served.returncode == 0, served.stderr
+    page, admin, catalog, orders, kwargs, token_type = json.loads(served.stdout.splitlines()[-1])
+    assert (page, admin, catalog, orders) == ("TemplateView", "index", "RemoteAPIView", "RemoteAPIView")
+    assert kwargs == {"path": "items/7"} and token_type == TokenType.CLIENT.value
 
 
-def quickstart_block(first_line: str) -> str:
-    found = [b for b in python_blocks("quickstart") if b.startswith(first_line)]
-    assert len(found) == 1, f"quickstart.rst needs one python block starting with {first_line!r}"
-    return found[0]
+def test_every_page_has_the_same_browser_script() -> None:
+    """The one bff() of the quickstart, word for word, wherever a page shows how a browser app calls the BFF."""
+    script = quickstart.quickstart(quickstart.SCRIPT)
+    copies = quickstart.browser_script_pages()
+    assert {"quickstart", "proxy", "migration"} <= set(copies)
+    assert {name for name, text in copies.items() if text != script} == set()
+    readme = re.findall(r"^```javascript\n(.*?)^```", (ROOT / "README.md").read_text(), re.M | re.S)
+    assert script in readme
+    # No other page logs in again on any 401.
+    for path in quickstart.READER_PAGES:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"status === 401\)\s*(login\(\)|\{\s*\n\s*//[^\n]*\n\s*window\.location)", text), path.name
 
 
-def test_the_quickstart_settings_pass_the_system_checks(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OIDC_RP_CLIENT_SECRET", "not-a-real-secret")
-    namespace: dict[str, Any] = {}
-    exec(compile(quickstart_block("# settings.py"), "quickstart.rst", "exec"), namespace)
-    values = {name: value for name, value in namespace.items() if name.isupper()}
-    assert {"mozilla_django_oidc", "django_bff"} <= set(values.pop("INSTALLED_APPS"))
-    # Only what the quickstart sets: drop the test settings' own provider settings.
-    for name in [n for n in dir(django_settings) if n.startswith("OIDC_") and n not in values]:
-        delattr(settings, name)
-    for name, value in values.items():
-        setattr(settings, name, value)
-
-    messages = check_settings()
-    # The test settings keep the local-memory cache and an http session cookie (DEBUG is off).
-    assert {m.id for m in messages} <= {"django_bff.W005", "django_bff.W010"}, [str(m) for m in messages]
+def test_the_script_logs_in_only_on_the_bffs_own_answers() -> None:
+    script = quickstart.quickstart(quickstart.SCRIPT)
+    assert '"X-CSRF": "1"' in script
+    assert 'body.error === "not_authenticated" || body.error === "session_expired"' in script
+    assert script.count("login();") == 1
 
 
-def test_the_quickstart_urls_load() -> None:
-    namespace: dict[str, Any] = {}
-    exec(compile(quickstart_block("# urls.py"), "quickstart.rst", "exec"), namespace)
-    oidc, catalog, bff = namespace["urlpatterns"]
-    match = catalog.resolve("api/catalog/items/7")
-    assert match and match.kwargs == {"path": "items/7"}
-    assert match.func.view_initkwargs["token_type"] == TokenType.CLIENT
+#: The migration guide's "before" shows mozilla-django-oidc's own login link, to be replaced.
+_OLD_LOGIN_ALLOWED = {"migration.rst": 2}
+
+
+def test_the_pages_log_in_with_bff_login() -> None:
+    found = {}
+    for path in quickstart.READER_PAGES:
+        count = path.read_text(encoding="utf-8").count("/oidc/authenticate/?next=")
+        if count:
+            found[path.name] = count
+    assert found == _OLD_LOGIN_ALLOWED, "log in with /bff/login?returnUrl=..."
+    assert "/bff/login?returnUrl=" in quickstart.page("quickstart")
+
+
+def test_the_pages_name_the_client_secret_variable_after_the_setting() -> None:
+    for path in quickstart.READER_PAGES:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"\bOIDC_CLIENT_SECRET\b", text), path.name
+        for name in re.findall(r"OIDC_RP_CLIENT_SECRET = os\.environ\[\"(\w+)\"\]", text):
+            assert name == "OIDC_RP_CLIENT_SECRET", path.name
+        for name in re.findall(r"export (\w*SECRET\w*)=", text):
+            assert name == "OIDC_RP_CLIENT_SECRET", path.name
 
 
 # the sequence diagram -----------------------------------------------------------------------
