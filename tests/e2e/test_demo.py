@@ -27,7 +27,7 @@ import requests
 
 from tests.support.demo import CHROMIUM_ARGS, Demo, chromium, run_demo
 
-#: A real browser, Node (the demo's identity provider) and the demo's processes.
+#: A real browser and the demo's processes (its identity provider is django-oauth-toolkit, in the demo).
 pytestmark = pytest.mark.integration
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
