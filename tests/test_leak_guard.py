@@ -58,3 +58,22 @@ def test_the_logout_id_token_hint_is_the_one_exception() -> None:
     jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
     text = _headers(HttpResponseRedirect(f"https://idp/end?id_token_hint={jwt}&post_logout_redirect_uri=x"))
     assert jwt not in text and "post_logout_redirect_uri" in text
+
+
+def test_in_the_logout_form_too_only_the_id_token_hint_field_is_excepted() -> None:
+    from django.http import HttpRequest, HttpResponse
+
+    from tests.support import leaks
+
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
+    page = (
+        f'<form><input type="hidden" name="id_token_hint" value="{jwt}">'
+        f'<input type="hidden" name="other" value="{jwt}"></form>'
+    )
+    request = HttpRequest()
+    request.path = "/bff/logout"
+    leaks.clear()
+    leaks.ResponseRecorder(lambda _: HttpResponse(page))(request)
+    [(_, text)] = leaks.RECORDED
+    leaks.clear()
+    assert text.count(jwt) == 1 and 'name="id_token_hint" value="(id_token_hint)"' in text

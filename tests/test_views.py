@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
+import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 from django.test import Client
@@ -197,7 +201,9 @@ def test_a_real_login_comes_back_to_the_return_url(oidc: Any, bff_client: Any) -
 @pytest.mark.database
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_logout_revokes_clears_flushes_and_ends_the_session_at_the_idp(oidc: Any, bff_client: Any) -> None:
+def test_logout_revokes_clears_flushes_and_ends_the_session_at_the_idp(
+    oidc: Any, bff_client: Any, settings: Any
+) -> None:
     import jwt
     import requests
 
@@ -215,13 +221,24 @@ def test_logout_revokes_clears_flushes_and_ends_the_session_at_the_idp(oidc: Any
     assert bff_client.get("/bff/logout").status_code == 400
     assert bff_client.session["_auth_user_id"]
 
+    settings.BFF = {**settings.BFF, "LOGOUT_METHOD": "post"}
     response = bff_client.get("/bff/logout", {"sid": sid, "returnUrl": "/"})
-    assert response.status_code == 302
-    location = urlsplit(response["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == oidc.end_session_endpoint
-    query = parse_qs(location.query)
-    assert query["post_logout_redirect_uri"] == ["http://127.0.0.1/"]
-    assert query["id_token_hint"] == [token.identity_token]
+    # A page whose form posts to the end-session endpoint: id_token_hint in no URL.
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    action, fields = logout_form(response)
+    assert action == oidc.end_session_endpoint
+    assert fields == {"post_logout_redirect_uri": "http://127.0.0.1/", "id_token_hint": token.identity_token}
+    # The test identity provider (oidc-provider) takes the POST, asks to confirm, and sends the browser back.
+    provider = requests.Session()
+    confirm = provider.post(action, data=fields, timeout=10)
+    assert confirm.status_code == 200, confirm.text[:200]
+    confirmed = provider.post(
+        urljoin(confirm.url, re.findall(r'action="([^"]+)"', confirm.text)[0]),
+        data={**dict(re.findall(r'name="(\w+)" value="([^"]*)"', confirm.text)), "logout": "yes"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert confirmed.status_code in (302, 303) and confirmed.headers["Location"].startswith("http://127.0.0.1/")
     assert oidc.stats()["revocations"] == 1
     assert "_auth_user_id" not in bff_client.session
     assert get_token_store().get_token(request) is None
@@ -254,21 +271,34 @@ def test_logout_without_a_provider_end_session_endpoint(client: Client, user: An
     assert "_auth_user_id" not in client.session
 
 
-@pytest.mark.django_db(transaction=True)
-def test_logout_without_an_identity_token_names_the_client(client: Client, user: Any) -> None:
+def logout_form(response: Any) -> tuple[str, dict[str, str]]:
+    """The action and the hidden fields of the page /bff/logout answers with LOGOUT_METHOD "post"."""
+    page = response.content.decode()
+    (action,) = re.findall(r'<form method="post" action="([^"]*)">', page)
+    fields = re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)">', page)
+    return html.unescape(action), {html.unescape(k): html.unescape(v) for k, v in fields}
+
+
+def logout_with_an_end_session_endpoint(client: Client, user: Any, identity_token: str) -> Any:
     import responses
 
     client.force_login(user)
     session = client.session
     session["_bff_sid"] = "s-1"
-    session["_bff_id_token"] = "f:not-decryptable"
+    session["_bff_id_token"] = identity_token
     session.save()
     with responses.RequestsMock() as mock:
         mock.get(
             "http://127.0.0.1:9/.well-known/openid-configuration",
             json={"issuer": "http://127.0.0.1:9", "end_session_endpoint": "http://127.0.0.1:9/session/end?ui=1"},
         )
-        response = client.get("/bff/logout", {"sid": "s-1"})
+        return client.get("/bff/logout", {"sid": "s-1"})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_logout_without_an_identity_token_names_the_client(client: Client, user: Any, settings: Any) -> None:
+    settings.BFF = {**settings.BFF, "LOGOUT_METHOD": "get"}
+    response = logout_with_an_end_session_endpoint(client, user, "f:not-decryptable")
     location = urlsplit(response["Location"])
     assert location.path == "/session/end"
     assert parse_qs(location.query) == {
@@ -276,6 +306,39 @@ def test_logout_without_an_identity_token_names_the_client(client: Client, user:
         "post_logout_redirect_uri": ["http://testserver/"],
         "client_id": ["bff"],
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_logout_posts_a_form_to_the_end_session_endpoint(client: Client, user: Any, settings: Any) -> None:
+    settings.BFF = {**settings.BFF, "LOGOUT_METHOD": "post"}
+    response = logout_with_an_end_session_endpoint(client, user, "f:not-decryptable")
+    assert response.status_code == 200 and response["Content-Type"] == "text/html; charset=utf-8"
+    assert response["Cache-Control"] == "no-store"
+    action, fields = logout_form(response)
+    # The endpoint's own query stays on the action; the parameters go in the body, none in a URL.
+    assert action == "http://127.0.0.1:9/session/end?ui=1"
+    assert fields == {"post_logout_redirect_uri": "http://testserver/", "client_id": "bff"}
+    assert "_auth_user_id" not in client.session
+    # Its one script submits the form, allowed by its hash in the page's own policy; the button is the fallback.
+    page = response.content.decode()
+    (script,) = re.findall(r"<script>(.*?)</script>", page)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    policy = response["Content-Security-Policy"]
+    assert f"script-src 'sha256-{digest}'" in policy and "default-src 'none'" in policy
+    assert "unsafe-inline" not in policy and "nonce" not in policy
+    assert '<button type="submit">' in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_logout_form_escapes_what_it_carries(client: Client, user: Any, settings: Any) -> None:
+    settings.BFF = {**settings.BFF, "LOGOUT_METHOD": "post"}
+    from django_bff.crypto import encrypt
+
+    hint = 'a"><script>alert(1)</script>'
+    response = logout_with_an_end_session_endpoint(client, user, encrypt(hint.encode()))
+    page = response.content.decode()
+    assert "<script>alert(1)" not in page and page.count("<script>") == 1
+    assert logout_form(response)[1]["id_token_hint"] == hint
 
 
 @pytest.mark.parametrize("payload", ATTACKS)

@@ -175,6 +175,19 @@ class SessionEndpoints:
             "and ``manage.py bff_sessions revoke`` (Duende's ``RevokeRefreshTokenOnLogout``)."
         ),
     )
+    LOGOUT_METHOD = Text(
+        "get",
+        (
+            "How ``/bff/logout`` sends the browser to the provider's end-session endpoint: "
+            '``"post"``, a form the page submits (``id_token_hint`` in the body, never in a URL), or '
+            '``"get"``, a redirect with ``id_token_hint`` in the query string.'
+        ),
+        pattern=r"post|get",
+        message='BFF["LOGOUT_METHOD"] must be "post" or "get".',
+        hint='"post" where the provider takes a POST at its end-session endpoint, else "get".',
+        check_id="django_bff.E052",
+        type_doc='str, ``"post"`` or ``"get"``',
+    )
     BACKCHANNEL_LOGOUT_ALGORITHMS = Algorithms(
         LOGOUT_ALGORITHMS,
         "The JWS algorithms a back-channel logout token may be signed with.",

@@ -61,6 +61,7 @@ def test_the_structured_settings_messages_are_short_and_have_hints(settings: Any
             "d": {"CLIENT_ID": "d"},
         },
         "PROXY_CLIENT_CERT": "/no/cert.pem",
+        "LOGOUT_METHOD": "redirect",
     }
     messages = check_settings()
     found = {m.id for m in messages}
@@ -84,6 +85,7 @@ def test_the_structured_settings_messages_are_short_and_have_hints(settings: Any
         "django_bff.E049",
         "django_bff.E050",
         "django_bff.E051",
+        "django_bff.E052",
     }
     for message in messages:
         assert len(message.msg) < 80, message.msg

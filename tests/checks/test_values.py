@@ -162,6 +162,16 @@ def test_E035_bad_anonymous_response(bff: Any, value: Any) -> None:
     assert "django_bff.E035" in bff(ANONYMOUS_SESSION_RESPONSE=value)
 
 
+@pytest.mark.parametrize("value", ["POST", "Get", "redirect", "", None, 1])
+def test_E052_bad_logout_method(bff: Any, value: Any) -> None:
+    assert "django_bff.E052" in bff(LOGOUT_METHOD=value)
+
+
+@pytest.mark.parametrize("value", ["post", "get"])
+def test_E052_logout_methods(bff: Any, value: str) -> None:
+    assert "django_bff.E052" not in bff(LOGOUT_METHOD=value)
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("USER_CLAIMS", "sub"), ("USER_CLAIMS", [1]), ("USER_CLAIMS_EXCLUDED", None), ("USER_CLAIMS_EXCLUDED", "x")],

@@ -498,7 +498,10 @@ const configuration = {
   adapter: MemoryAdapter,
   clients,
   jwks: { keys: [signingJwk] },
-  cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+  // POST at the end-session endpoint (RP-Initiated Logout 1.0; BFF["LOGOUT_METHOD"] "post"), which
+  // oidc-provider allows only when its session cookie is SameSite=None (sent with a cross-site POST).
+  enableHttpPostMethods: true,
+  cookies: { keys: [crypto.randomBytes(32).toString('base64url')], long: { sameSite: 'none' } },
 
   findAccount(_ctx, sub) {
     return {

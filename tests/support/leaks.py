@@ -73,6 +73,11 @@ def _headers(response: HttpResponseBase) -> str:
     return "\n".join(lines)
 
 
+#: The field of the page /bff/logout answers with BFF["LOGOUT_METHOD"] "post": the same documented exception,
+#: in a form body instead of a URL.
+_ID_TOKEN_HINT_FIELD = re.compile(r'(<input type="hidden" name="id_token_hint" value=")[^"]*(">)')
+
+
 class ResponseRecorder:
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
@@ -80,5 +85,6 @@ class ResponseRecorder:
     def __call__(self, request: HttpRequest) -> Any:
         response = self.get_response(request)
         body = "" if getattr(response, "streaming", False) else response.content.decode("utf-8", "replace")
+        body = _ID_TOKEN_HINT_FIELD.sub(r"\1(id_token_hint)\2", body)
         RECORDED.append((request.path, f"{response.status_code}\n{_headers(response)}\n\n{body}"))
         return response
