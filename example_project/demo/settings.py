@@ -51,7 +51,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "demo.witness.ProviderSessionCookie",
+    "demo.witness.SetCookieRecorder",
     "django_bff.middleware.SessionMiddleware",
+    "demo.witness.KeepVisit",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -165,6 +168,10 @@ BFF = {
     ],
     # The demo API is plain http on loopback.
     "ALLOW_INSECURE_UPSTREAMS": True,
+    # The identity token goes to the provider in a form's body, not in a URL (the browser's history).
+    # The provider takes the POST: its logout view is CSRF-exempt (urls.py) and its session cookie
+    # SameSite=None (demo.witness.ProviderSessionCookie).
+    "LOGOUT_METHOD": "post",
 }
 
 LOGGING = {

@@ -6,11 +6,18 @@ new user would open it. Then the browser logs in through the demo identity
 provider's login form, calls the user-token and the client-token routes, waits
 past the access token's lifetime and calls again (the BFF refreshes the token
 on the way), logs out, and sees both API calls answer 401. A screenshot of each
-step is kept in ``tests/e2e/screenshots/`` (not committed). Logging in again
-afterwards asks for the password: the provider's session ended with the BFF's.
+step is kept in ``tests/e2e/screenshots/`` (committed: they show the demo's
+panels). Logging in again afterwards asks for the password: the provider's
+session ended with the BFF's.
 
 No access or refresh token may reach the browser: the page, its cookies and its
-storage are searched for every token the identity provider issued.
+storage are searched for every token the identity provider issued. The page's
+own panel says the same, computed: the cookies it reports are checked against
+what the browser stored, its storage count is zero, its search of the responses
+it received finds none of the tokens the BFF got. The refresh shows as the
+server's ``token_refreshed`` event, the log reads oldest first and outlives the
+logout, and the identity token goes to the provider in a form's body
+(``BFF["LOGOUT_METHOD"] = "post"``): no URL the browser requested holds it.
 """
 
 from __future__ import annotations
@@ -87,6 +94,27 @@ class Steps:
         return dict(json.loads(text.split("\n", 1)[1]))
 
 
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
+
+
+def check_what_the_browser_holds(page: Any, context: Any, tokens_at_least: int) -> None:
+    """The page's panel, checked against what the browser itself says."""
+    scan = page.get_by_test_id("token-scan")
+    page.wait_for_function(
+        f"Number(document.getElementById('token-scan').dataset.known) >= {tokens_at_least}", timeout=20_000
+    )
+    assert scan.get_attribute("data-found") == "0" and scan.get_attribute("data-jwts") == "0", scan.inner_text()
+    assert page.get_by_test_id("storage").get_attribute("data-empty") == "true"
+    # The session cookie as the panel reports it (from the Set-Cookie the server sent) is what the browser stored.
+    row = page.locator('[data-testid="cookies"] tr[data-name="sessionid"]')
+    stored = next(c for c in context.cookies() if c["name"] == "sessionid" and c["domain"] == "127.0.0.1")
+    assert row.get_attribute("data-readable") == "false"
+    assert row.get_attribute("data-http-only") == "true" == str(stored["httpOnly"]).lower()
+    assert row.get_attribute("data-same-site") == "Lax" == stored["sameSite"]
+    assert row.get_attribute("data-secure") == str(stored["secure"]).lower()
+    assert "sessionid=<" in row.inner_text() and stored["value"] not in row.inner_text()
+
+
 def test_log_in_call_both_apis_refresh_log_out(demo: Demo) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -97,6 +125,8 @@ def test_log_in_call_both_apis_refresh_log_out(demo: Demo) -> None:
             page = context.new_page()
             page.set_default_timeout(20_000)
             steps = Steps(page)
+            requested: list[Any] = []
+            page.on("request", lambda request: requested.append(request))
 
             # 1. Anonymous.
             page.goto(demo.url)
@@ -115,6 +145,9 @@ def test_log_in_call_both_apis_refresh_log_out(demo: Demo) -> None:
             assert "bff:logout_url" in page.get_by_test_id("claims").inner_text()
             assert "Session ends in" in page.get_by_test_id("session-expires").inner_text()
             steps.shot("signed-in")
+            check_what_the_browser_holds(page, context, tokens_at_least=3)
+            page.get_by_test_id("holds").scroll_into_view_if_needed()
+            steps.shot("what-the-browser-holds")
 
             # 3. The user-token route and the client-token route.
             page.get_by_test_id("call-user").click()
@@ -132,13 +165,37 @@ def test_log_in_call_both_apis_refresh_log_out(demo: Demo) -> None:
             second = steps.result("user-result", 200)
             assert second["user"] == "demo"
             assert second["token_id"] != first["token_id"], "the BFF should have refreshed the access token"
-            page.get_by_test_id("log").filter(has_text="the BFF refreshed it").wait_for()
+            # The refresh is the server's event (django_bff's token_refreshed signal), not an inference.
+            page.get_by_test_id("log").filter(has_text="server: token_refreshed").wait_for()
+            check_what_the_browser_holds(page, context, tokens_at_least=5)
             steps.shot("after-refresh")
 
             # 5. Log out: through the provider's end-session endpoint and back.
-            page.get_by_test_id("logout").click()
+            with page.expect_request(lambda request: "/o/logout/" in request.url):
+                page.get_by_test_id("logout").click()
             page.wait_for_url(demo.url)
             page.get_by_test_id("status").filter(has_text="Not signed in").wait_for()
+            # The log outlived the logout, oldest first: login, refresh, logout, the page back.
+            page.wait_for_function(
+                "[...document.querySelectorAll('#log li')].at(-1)?.textContent.includes('page loaded: Not signed in')"
+            )
+            lines = page.get_by_test_id("log").locator("li").all_inner_texts()
+            order = [
+                "server: token_response_received",
+                "page: GET /api/user/user-data",
+                "server: token_refreshed",
+                "page: log out",
+                "server: user_logged_out",
+                "page: page loaded: Not signed in",
+            ]
+            at = 0
+            for want in order:  # each after the one before
+                at = next((i for i, line in enumerate(lines) if i >= at and want in line), -1)
+                assert at >= 0, f"{want!r} not in order in {lines}"
+            # The identity token went to the provider in a POST's body; no URL requested holds it.
+            [end_session] = [r for r in requested if "/o/logout/" in r.url]
+            assert end_session.method == "POST" and "id_token_hint=" in (end_session.post_data or "")
+            assert not [r.url for r in requested if "id_token_hint" in r.url or JWT.search(r.url)]
             steps.shot("signed-out")
 
             # 6. Both routes now answer 401.
@@ -152,8 +209,9 @@ def test_log_in_call_both_apis_refresh_log_out(demo: Demo) -> None:
             page.get_by_test_id("login").click()
             page.wait_for_url(re.compile(r"^http://localhost:\d+/idp/login/"))
 
-            # No token ever reached the browser: not in a page, a cookie or storage.
+            # No token ever reached the browser: not in a page, a URL, a cookie or storage.
             tokens = demo.issued_tokens()
+            assert not [t for t in tokens for r in requested if t in r.url]
             assert len(tokens) >= 2
             storage = page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
             cookies = context.cookies()
@@ -166,8 +224,9 @@ def test_log_in_call_both_apis_refresh_log_out(demo: Demo) -> None:
         "01-anonymous.png",
         "02-identity-provider-login.png",
         "03-signed-in.png",
-        "04-both-apis.png",
-        "05-after-refresh.png",
-        "06-signed-out.png",
-        "07-apis-refused.png",
+        "04-what-the-browser-holds.png",
+        "05-both-apis.png",
+        "06-after-refresh.png",
+        "07-signed-out.png",
+        "08-apis-refused.png",
     ]

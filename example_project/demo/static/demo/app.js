@@ -1,18 +1,25 @@
 // The demo's browser app: plain JavaScript, no build step, no token anywhere.
 // Every call to the BFF sends the anti-forgery header; the session cookie goes along by itself.
+// Every response this page receives is kept (in memory) so that it can show it holds no token.
 "use strict";
 
 const HEADERS = { "X-CSRF": "1" };
 const $ = (id) => document.getElementById(id);
+const INITIAL_HTML = document.documentElement.outerHTML;
+const received = []; // {url, text} of every response this page's fetch calls got
+const hashes = new Map(); // window of text -> its SHA-256 prefix (computed once)
 let logoutUrl = null;
 let sessionEndsAt = null;
 let tokenEndsAt = null;
-let lastTokenId = null;
 
-function log(text) {
-  const item = document.createElement("li");
-  item.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
-  $("log").prepend(item);
+async function get(url, options = {}) {
+  const response = await fetch(url, { headers: HEADERS, ...options });
+  received.push({ url, text: await response.clone().text() });
+  return response;
+}
+
+async function note(text) {
+  await get("/demo/events", { method: "POST", body: JSON.stringify({ text }) });
 }
 
 function seconds(n) {
@@ -22,7 +29,7 @@ function seconds(n) {
 
 async function loadUser() {
   // slide=false: asking who is logged in must not keep the session alive.
-  const response = await fetch("/bff/user?slide=false", { headers: HEADERS });
+  const response = await get("/bff/user?slide=false");
   if (response.status === 401) {
     logoutUrl = null;
     sessionEndsAt = null;
@@ -47,23 +54,114 @@ async function loadUser() {
 async function callApi(kind) {
   const path = `/api/${kind}/${kind}-data`;
   const target = $(`${kind}-result`);
-  const response = await fetch(path, { headers: HEADERS });
+  const response = await get(path);
   const body = await response.json().catch(() => null);
-  target.dataset.status = String(response.status);
-  target.textContent = `${response.status}\n${JSON.stringify(body, null, 2)}`;
   if (kind === "user" && response.ok) {
     tokenEndsAt = Date.now() + body.token_expires_in * 1000;
-    if (lastTokenId && body.token_id !== lastTokenId) {
-      log(`GET ${path}: ${response.status}, with a new access token ${body.token_id} (the BFF refreshed it)`);
-    } else {
-      log(`GET ${path}: ${response.status}, access token ${body.token_id}`);
-    }
-    lastTokenId = body.token_id;
+    await note(`GET ${path}: ${response.status}, the API saw access token ${body.token_id}`);
   } else {
-    log(`GET ${path}: ${response.status}`);
+    await note(`GET ${path}: ${response.status}`);
   }
   await loadUser(); // the call slid the session: show its new end
+  await report();
+  target.textContent = `${response.status}\n${JSON.stringify(body, null, 2)}`;
+  target.dataset.status = String(response.status);
   tick();
+}
+
+// --- what the browser holds ------------------------------------------------------------------
+
+function cell(row, text, ok) {
+  const td = row.insertCell();
+  td.textContent = text;
+  if (ok !== undefined) td.className = ok ? "ok" : "bad";
+  return td;
+}
+
+function showCookies(cookies) {
+  const readable = new Set(document.cookie.split(";").map((c) => c.split("=")[0].trim()).filter(Boolean));
+  const body = $("cookies").tBodies[0];
+  body.replaceChildren();
+  for (const cookie of cookies) {
+    const row = body.insertRow();
+    row.dataset.name = cookie.name;
+    row.dataset.readable = String(readable.has(cookie.name));
+    row.dataset.httpOnly = String(cookie.http_only);
+    row.dataset.sameSite = String(cookie.same_site);
+    row.dataset.secure = String(cookie.secure);
+    cell(row, cookie.name);
+    // Marked only for the cookies the server set HttpOnly (Django's csrftoken is readable by design).
+    cell(row, readable.has(cookie.name) ? "yes (document.cookie shows it)" : "no", cookie.http_only ? !readable.has(cookie.name) : undefined);
+    const header = cell(row, "");
+    const code = document.createElement("code");
+    code.textContent = cookie.set_cookie || "(no Set-Cookie of this value seen)";
+    header.append(code);
+  }
+  if (!cookies.length) cell(body.insertRow(), "no cookie");
+}
+
+async function showStorage() {
+  const databases = indexedDB.databases ? (await indexedDB.databases()).length : 0;
+  const caches_ = window.caches ? (await caches.keys()).length : 0;
+  const counts = { localStorage: localStorage.length, sessionStorage: sessionStorage.length, IndexedDB: databases, CacheStorage: caches_ };
+  const empty = Object.values(counts).every((n) => n === 0);
+  $("storage").dataset.empty = String(empty);
+  $("storage").className = empty ? "ok" : "bad";
+  $("storage").textContent =
+    `localStorage: ${counts.localStorage} entries, sessionStorage: ${counts.sessionStorage} entries, ` +
+    `IndexedDB: ${counts.IndexedDB} databases, Cache Storage: ${counts.CacheStorage} caches` + (empty ? ": empty" : "");
+}
+
+async function sha256_12(text) {
+  if (!hashes.has(text)) {
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+    hashes.set(text, [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 12));
+  }
+  return hashes.get(text);
+}
+
+async function scanTokens(tokens) {
+  // A token can only sit inside a run of token characters: hash every window of each token's length in them.
+  const texts = [INITIAL_HTML, ...received.map((r) => r.text)];
+  const jwts = texts.join("\n").match(/eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+/g) || [];
+  const wanted = new Map(tokens.map((t) => [t.sha256_12, t]));
+  const lengths = new Set(tokens.map((t) => t.length));
+  const found = new Set();
+  for (const text of texts) {
+    for (const run of text.match(/[A-Za-z0-9._~+\/=-]+/g) || []) {
+      for (const length of lengths) {
+        for (let i = 0; i + length <= run.length; i++) {
+          const hit = wanted.get(await sha256_12(run.slice(i, i + length)));
+          if (hit) found.add(hit.sha256_12);
+        }
+      }
+    }
+  }
+  const bytes = texts.reduce((n, t) => n + t.length, 0);
+  const box = $("token-scan");
+  Object.assign(box.dataset, { responses: String(texts.length), known: String(tokens.length), found: String(found.size), jwts: String(jwts.length) });
+  box.className = found.size || jwts.length ? "bad" : "ok";
+  const kinds = [...new Set(tokens.map((t) => t.kind))].join(", ") || "none yet";
+  box.textContent =
+    `${texts.length} responses (this page's HTML and every fetch; ${bytes} characters) searched: ` +
+    `${found.size} of the ${tokens.length} tokens the BFF received (${kinds}) found, ${jwts.length} JWT-shaped strings.`;
+}
+
+async function report() {
+  const data = await (await get("/demo/report")).json();
+  showCookies(data.cookies);
+  await showStorage();
+  await scanTokens(data.tokens);
+  const log = $("log");
+  log.replaceChildren(
+    ...data.events.map((event) => {
+      const item = document.createElement("li");
+      item.className = event.source;
+      item.textContent = `${new Date(event.at * 1000).toLocaleTimeString()}  ${event.source}: ${event.text}`;
+      return item;
+    }),
+  );
+  log.dataset.count = String(data.events.length);
 }
 
 function tick() {
@@ -80,15 +178,21 @@ function tick() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("login").addEventListener("click", () => {
+  $("login").addEventListener("click", async () => {
+    await note("log in: to /bff/login");
     window.location.href = "/bff/login?returnUrl=" + encodeURIComponent("/");
   });
-  $("logout").addEventListener("click", () => {
+  $("logout").addEventListener("click", async () => {
+    await note("log out: to /bff/logout");
     window.location.href = logoutUrl + "&returnUrl=" + encodeURIComponent("/");
   });
   $("call-user").addEventListener("click", () => callApi("user"));
   $("call-app").addEventListener("click", () => callApi("app"));
-  loadUser().then(() => log("GET /bff/user?slide=false"));
+  loadUser()
+    .then(report) // the first report gives the session its visit id: the log's key
+    .then(() => note(`page loaded: ${$("status").textContent}`))
+    .then(report)
+    .then(() => { $("holds").dataset.ready = "true"; });
   setInterval(tick, 1000);
   setInterval(loadUser, 15000);
 });
