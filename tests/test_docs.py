@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.metadata
 import json
 import os
 import pkgutil
@@ -379,3 +380,78 @@ def test_the_committed_sequence_diagram_is_what_the_script_draws() -> None:
     assert committed == drawn, "run: python docs/diagrams/sequence.py"
     assert 'width="900"' in drawn
     assert "bff-sequence.svg" in pages()["concepts"]
+
+
+# the docs extra -----------------------------------------------------------------------------
+
+#: Imported when installed, skipped when not: the docs build without them, and say so.
+_OPTIONAL_IMPORTS = {
+    "opentelemetry",  # django_bff.telemetry is a no-op without an OpenTelemetry API
+    "backports",  # urllib3 looks for backports.zstd; whichever namespace package answers is not needed
+}
+
+_LOADED_BY_AUTODOC = """
+import importlib, json, os, sys
+before = set(sys.modules)
+os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+import django
+django.setup()
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+print(json.dumps(sorted({m.split(".")[0] for m in set(sys.modules) - before})))
+"""
+
+
+def requirement_closure(distribution: str, extras: set[str]) -> set[str]:
+    """The normalised names of what ``pip install distribution[extras]`` installs."""
+    from packaging.requirements import Requirement  # Sphinx's dependency, so there with the docs extra
+    from packaging.utils import canonicalize_name
+
+    seen: set[tuple[str, frozenset[str]]] = set()
+    todo = [(distribution, frozenset(extras))]
+    while todo:
+        name, wanted = todo.pop()
+        if (canonicalize_name(name), wanted) in seen:
+            continue
+        seen.add((canonicalize_name(name), wanted))
+        for line in importlib.metadata.distribution(name).requires or []:
+            requirement = Requirement(line)
+            marker = requirement.marker
+            if marker and not any(marker.evaluate({"extra": extra}) for extra in wanted or {""}):
+                continue
+            todo.append((requirement.name, frozenset(requirement.extras)))
+    return {name for name, _ in seen}
+
+
+def test_the_docs_extra_installs_everything_autodoc_imports() -> None:
+    """``pip install -e ".[docs]"`` alone builds the API reference: every module it documents imports.
+
+    Without it autodoc leaves a section empty with a warning, which ``-W`` turns into a failed
+    build (django_bff.drf once did without djangorestframework). The modules are imported in a
+    fresh interpreter, as conf.py does, and each package they load must come from django-bff's
+    requirements or its ``docs`` extra.
+    """
+    documented = re.findall(r"^\s*\.\. automodule:: ([\w.]+)", all_text(), re.M)
+    assert "django_bff.drf" in documented
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED_BY_AUTODOC, *documented],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    from packaging.utils import canonicalize_name
+
+    installed = requirement_closure("django-bff", {"docs"})
+    distributions = importlib.metadata.packages_distributions()
+    missing = {
+        top: distributions[top]
+        for top in json.loads(done.stdout)
+        if top in distributions
+        and top not in _OPTIONAL_IMPORTS
+        and not {canonicalize_name(d) for d in distributions[top]} & installed
+    }
+    assert missing == {}, "add these to the docs extra in setup.cfg"
+    assert {"djangorestframework", "furo", "sphinx"} <= installed
