@@ -39,7 +39,7 @@ import pytest
 
 import django_bff
 from django_bff.conf import DEFAULTS, REMOVED_SETTINGS
-from django_bff.conf.declared import SETTINGS
+from django_bff.conf.declared import GROUPS, SETTINGS, settings_of
 from django_bff.conf.setting import Setting
 from django_bff.tokens import TokenType
 from tests.support import quickstart
@@ -455,3 +455,36 @@ def test_the_docs_extra_installs_everything_autodoc_imports() -> None:
     }
     assert missing == {}, "add these to the docs extra in setup.cfg"
     assert {"djangorestframework", "furo", "sphinx"} <= installed
+
+
+# the settings page's sections ---------------------------------------------------------------
+
+
+def settings_page_groups() -> list[tuple[str, list[str]]]:
+    """``(heading, [KEY, ...])`` for each ``---`` section of settings.rst that documents settings."""
+    text = pages()["settings"]
+    found: list[tuple[str, list[str]]] = []
+    for match in re.finditer(r"^([^\n]+)\n-{3,}\n(.*?)(?=^[^\n]+\n-{3,}\n|\Z)", text, re.M | re.S):
+        keys = re.findall(r"^\.\. _setting-([A-Z0-9_]+):\s*$", match.group(2), re.M)
+        if keys:
+            found.append((match.group(1), keys))
+    return found
+
+
+def test_each_setting_is_in_the_section_of_its_group() -> None:
+    """A group's title (django_bff.conf.declared.GROUPS) is its section, holding its settings in order."""
+    declared = [(title, [s.name for s in settings_of(group)]) for title, group in GROUPS]
+    assert settings_page_groups() == declared
+
+
+def test_the_dict_at_the_top_of_settings_is_grouped_as_declared() -> None:
+    text = pages()["settings"]
+    block = re.search(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text)
+    assert block
+    shown: list[tuple[str, list[str]]] = []
+    for line in block.group(1).splitlines():
+        if comment := re.fullmatch(r" {8}# (.+)", line):
+            shown.append((comment.group(1), []))
+        elif key := re.match(r' {8}"([A-Z0-9_]+)":', line):
+            shown[-1][1].append(key.group(1))
+    assert shown == [(title, [s.name for s in settings_of(group)]) for title, group in GROUPS]
