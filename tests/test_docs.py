@@ -285,9 +285,35 @@ def test_every_page_is_in_the_toctree() -> None:
     assert set(pages()) - {"index"} == set(entries)
 
 
-def test_the_new_guides_come_first() -> None:
-    entries = toctree_entries()
-    assert entries[:3] == ["quickstart", "concepts", "installation"]
+def toctrees() -> dict[str, list[str]]:
+    """The index's toctrees: caption -> pages, in order."""
+    found: dict[str, list[str]] = {}
+    for block in re.finditer(r"^\.\. toctree::\n((?:[ \t]+.*\n|\n)*)", pages()["index"], re.M):
+        caption = re.search(r"^\s+:caption: (.+)$", block.group(1), re.M)
+        assert caption, "every toctree of the index has a caption"
+        lines = [line.strip() for line in block.group(1).splitlines()]
+        found[caption.group(1)] = [line for line in lines if line and not line.startswith(":")]
+    return found
+
+
+def test_the_index_is_organised_as_django_users_know() -> None:
+    """Getting started, topics, how-to guides, reference: each section holds the pages of its kind."""
+    sections = toctrees()
+    assert list(sections) == ["Getting started", "Topics", "How-to guides", "Reference"]
+    assert sections["Getting started"][:3] == ["quickstart", "installation", "concepts"]
+    assert "duende" in sections["Getting started"]
+    assert {"token-management", "token-storage", "proxy", "retrievers", "security"} <= set(sections["Topics"])
+    assert {"deployment", "migration"} <= set(sections["How-to guides"])
+    assert {"settings", "checks", "endpoints", "api", "changelog"} <= set(sections["Reference"])
+    assert sections["Reference"][-1] == "changelog"
+
+
+def test_the_index_explains_django_bff_in_its_own_words() -> None:
+    """Duende.BFF has a page of its own (duende.rst); the index names it once, to point there."""
+    index = pages()["index"]
+    assert index.count("Duende") == 1 and ":doc:`duende`" in index
+    for name in ("MapRemoteBffApiEndpoint", "IAccessTokenRetriever", "IUserTokenStore", "Token Management"):
+        assert name not in index
 
 
 # the quickstart's configuration -----------------------------------------------------------
@@ -488,3 +514,71 @@ def test_the_dict_at_the_top_of_settings_is_grouped_as_declared() -> None:
         elif key := re.match(r' {8}"([A-Z0-9_]+)":', line):
             shown[-1][1].append(key.group(1))
     assert shown == [(title, [s.name for s in settings_of(group)]) for title, group in GROUPS]
+
+
+# coming from Duende.BFF ---------------------------------------------------------------------
+
+#: The names of Duende's "Token Management" page (and of the Duende.BFF API around it) that its
+#: users search for; duende.rst gives each its django_bff counterpart.
+DUENDE_NAMES = (
+    "AddBff",
+    "AddHttpClient",
+    "AccessTokenManagementDefaults.BackChannelHttpClientName",
+    "IClientAssertionService",
+    "SaveTokens",
+    "Duende.AccessTokenManagement.IUserTokenStore",
+    "IUserTokenStore",
+    "StoreTokenAsync",
+    "GetTokenAsync",
+    "ClearTokenAsync",
+    "ClaimsPrincipal",
+    "UserToken",
+    "UserTokenRequestParameters",
+    "IAccessTokenRetriever",
+    "GetAccessToken",
+    "DefaultAccessTokenRetriever",
+    "AccessTokenRetrievalContext",
+    "AccessTokenResult",
+    "BearerTokenResult",
+    "DPoPTokenResult",
+    "NoAccessTokenResult",
+    "AccessTokenRetrievalError",
+    "MapRemoteBffApiEndpoint",
+    "RequireAccessToken",
+    "WithAccessTokenRetriever",
+    "ImpersonationAccessTokenRetriever",
+    "TokenType.User",
+    "TokenType.Client",
+    "TokenType.UserOrClient",
+    "GetUserAccessTokenAsync",
+    "GetClientAccessTokenAsync",
+    "RevokeRefreshTokenAsync",
+    "RefreshBeforeExpiration",
+    "AddUserAccessTokenHandler",
+    "AsBffApiEndpoint",
+    "MapBffManagementEndpoints",
+    "AddServerSideSessions",
+)
+
+#: Duende's page, section by section, and the page here that covers each.
+DUENDE_SECTIONS = {
+    "Token service communication": "backchannel",
+    "client assertions": "client-assertions",
+    "Custom Token Storage": "token-storage",
+    "Per-route Customized Token Retrieval": "retrievers",
+}
+
+
+@pytest.mark.parametrize("name", DUENDE_NAMES)
+def test_the_duende_page_maps_every_reference_name(name: str) -> None:
+    assert as_word(name).search(pages()["duende"]), f"duende.rst does not name {name}"
+
+
+def test_the_duende_page_says_which_page_covers_each_section() -> None:
+    text = pages()["duende"]
+    table = text[text.index("section by section") : text.index("The names\n")]
+    rows = re.split(r"^   \* - ", table, flags=re.M)
+    for section, page in DUENDE_SECTIONS.items():
+        row = next((r for r in rows if section in r), None)
+        assert row, f"duende.rst: no row for Duende's section {section!r}"
+        assert f":doc:`{page}`" in row, f"duende.rst: {section!r} should point to {page}.rst"
