@@ -17,7 +17,11 @@ The shipped :class:`PrivateKeyJwtAssertionService` implements RFC 7523
     BFF = {
         "CLIENT_ASSERTION_SERVICE": {
             "BACKEND": "django_bff.assertions.PrivateKeyJwtAssertionService",
-            "OPTIONS": {"KEY_FILE": "/run/secrets/bff-signing-key.pem", "KEY_ID": "2026-11", "ALGORITHM": "PS256"},
+            "OPTIONS": {
+                "KEY_FILE": "/run/secrets/bff-signing-key.pem",
+                "KEY_ID": "2026-11",
+                "ALGORITHM": "PS256",
+            },
         },
     }
 """

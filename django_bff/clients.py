@@ -12,8 +12,8 @@ application token. No I/O.
             "billing": {
                 "CLIENT_ID": "bff-billing",
                 "CLIENT_SECRET": os.environ["BILLING_SECRET"],
-                "AUTH_METHOD": "client_secret_post",     # or client_secret_basic (the default)
-                "ISSUER": "https://idp.example.com",     # or "TOKEN_ENDPOINT": "https://.../token"
+                "AUTH_METHOD": "client_secret_post",  # or client_secret_basic (default)
+                "ISSUER": "https://idp.example.com",  # or "TOKEN_ENDPOINT": "https://..."
                 "SCOPE": "billing.read",
                 "RESOURCE": "https://billing.example.com",
             },

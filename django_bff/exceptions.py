@@ -12,17 +12,19 @@ The tree::
     │   └── TokenStoreConflict     a compare-and-set write lost against a newer one
     ├── StorageUnavailable         the cache or the session storage cannot be reached (503)
     ├── TokenServiceError          the token service answered badly (carries status_code)
-    │   ├── TokenServiceUnavailable    down, slow, 5xx, not JSON or too large: transient (503)
+    │   ├── TokenServiceUnavailable    down, slow, 5xx, not JSON, too large: transient (503)
     │   └── TokenRequestRejected       an OAuth error answer such as invalid_grant
     ├── AccessTokenUnavailable     no token to attach to an outgoing request (401 or 503)
-    ├── BFFRequestError            a request a BFF endpoint refuses, nothing sent on (4xx; 400)
+    ├── BFFRequestError            refused by a BFF endpoint, nothing sent on (4xx; 400)
     │   ├── AntiforgeryRequired        the anti-forgery header is missing (401)
     │   ├── CsrfFailed                 a route without it lacks Django's CSRF token (403)
     │   ├── InvalidContentLength       a Content-Length that is not a number (400)
-    │   ├── InvalidProxyPath           the path would leave the target (400; also SuspiciousOperation)
+    │   ├── InvalidProxyPath           the path would leave the target (400)
+    │   │                              (also SuspiciousOperation)
     │   ├── LengthRequired             a request body without Content-Length (411)
     │   └── RequestBodyTooLarge        over BFF["MAX_REQUEST_BODY"] (413)
-    ├── UpstreamError              the remote API failed a proxied call (5xx; 502); alias ProxyError
+    ├── UpstreamError              the remote API failed a proxied call (5xx; 502)
+    │                              (alias ProxyError)
     │   ├── UpstreamUnavailable        the remote API cannot be reached (502)
     │   │   └── UpstreamInvalidResponse    its answer cannot be read (502)
     │   └── UpstreamTimeout            the remote API did not answer in time (504)

@@ -10,7 +10,8 @@ views when you call an API yourself instead of through a proxied route::
     from django_bff.http import UserAccessTokenAuth
 
     def orders(request):
-        r = requests.get("https://api.example.com/orders", auth=UserAccessTokenAuth(request))
+        auth = UserAccessTokenAuth(request)
+        r = requests.get("https://api.example.com/orders", auth=auth)
 
 The flow is written once, in :class:`RenewingTokenAuth`: attach the token; when
 the API answers 401, renew the token once (``force_renewal``) and send the
@@ -105,7 +106,8 @@ class ClientAccessTokenAuth(RenewingTokenAuth):
 
     For app-level calls that act for nobody in particular::
 
-        requests.get("https://catalog.example.com/items", auth=ClientAccessTokenAuth("catalog"))
+        auth = ClientAccessTokenAuth("catalog")
+        requests.get("https://catalog.example.com/items", auth=auth)
     """
 
     def __init__(self, name: str = "default", *, scope: str | None = None, resource: str | None = None) -> None:

@@ -11,8 +11,12 @@ the route's token type. Write your own for delegation or impersonation (an
 exchanged token) by subclassing :class:`AccessTokenRetriever` or extending the
 default, and attach it to a route::
 
-    remote_api("api/impersonation/", "https://api.example.com/endpoint/requiring/impersonation",
-               token_type=TokenType.USER, retriever=ImpersonationAccessTokenRetriever)
+    remote_api(
+        "api/impersonation/",
+        "https://api.example.com/endpoint/requiring/impersonation",
+        token_type=TokenType.USER,
+        retriever=ImpersonationAccessTokenRetriever,
+    )
 
 or to every route whose local path matches a pattern, with
 ``BFF["ACCESS_TOKEN_RETRIEVERS"]``. A retriever instance is made for every

@@ -18,7 +18,12 @@ Choose where the index lives with ``BFF["SESSION_INDEX"]`` (the dotted paths
 ``django_bff.sessions.DatabaseSessionIndex`` and
 ``django_bff.sessions.CacheSessionIndex`` name the same classes)::
 
-    BFF = {"SESSION_INDEX": {"BACKEND": "django_bff.session_index.DatabaseSessionIndex", "OPTIONS": {}}}
+    BFF = {
+        "SESSION_INDEX": {
+            "BACKEND": "django_bff.session_index.DatabaseSessionIndex",
+            "OPTIONS": {},
+        }
+    }
 
 :class:`DatabaseSessionIndex` (the default) keeps a table (run ``migrate``) and
 can list every session; :class:`CacheSessionIndex` keeps entries in a Django

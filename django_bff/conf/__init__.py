@@ -4,7 +4,10 @@ Users write::
 
     BFF = {
         "REFRESH_BEFORE_EXPIRATION": 60,
-        "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.SessionTokenStore", "OPTIONS": {}},
+        "USER_TOKEN_STORE": {
+            "BACKEND": "django_bff.stores.SessionTokenStore",
+            "OPTIONS": {},
+        },
     }
 
 Any key left out takes its default (:data:`DEFAULTS`).

@@ -7,7 +7,9 @@ Reference: ``app.MapRemoteBffApiEndpoint(local, remote).RequireAccessToken(Token
 .WithAccessTokenRetriever<T>()``. Here::
 
     urlpatterns = [
-        remote_api("api/orders/", "https://orders.example.com/v1/", token_type=TokenType.USER),
+        remote_api(
+            "api/orders/", "https://orders.example.com/v1/", token_type=TokenType.USER
+        ),
     ]
 
 A call goes through these steps, in order, and stops at the first that fails
