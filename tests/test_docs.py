@@ -582,3 +582,98 @@ def test_the_duende_page_says_which_page_covers_each_section() -> None:
         row = next((r for r in rows if section in r), None)
         assert row, f"duende.rst: no row for Duende's section {section!r}"
         assert f":doc:`{page}`" in row, f"duende.rst: {section!r} should point to {page}.rst"
+
+
+# code blocks fit the column -----------------------------------------------------------------
+
+#: The longest line a code block may have, in characters. Furo's column is 46em (736 px at its
+#: 16 px font); a block's padding leaves 708 px, and code is set at 81.25% (13 px), where a
+#: monospace character is 0.6em wide (7.8 px): 90 characters fit, 88 leave room for wider fonts.
+#: Each level a block is nested (a list item, a directive's content, an autodoc member) takes
+#: the indentation it has in the source. Chromium at 1366 px shows the same limit.
+CODE_COLUMN = 88
+
+_CODE_DIRECTIVE = re.compile(r"^( *)\.\. (?:code-block|code|sourcecode|parsed-literal)::")
+_ANY_DIRECTIVE = re.compile(r"^ *\.\. [\w:-]+::")
+_BULLET = re.compile(r"(?:[*+-]|\d+\.|#\.) +")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def code_blocks(text: str) -> list[tuple[int, int, list[str]]]:
+    """``(line number, nesting, lines)`` of each code directive and ``::`` literal block in rst."""
+    lines = text.split("\n")
+    found = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        directive = _CODE_DIRECTIVE.match(line)
+        if directive:
+            nesting = len(directive.group(1))
+        elif line.rstrip().endswith("::") and not _ANY_DIRECTIVE.match(line) and not line.lstrip().startswith(".."):
+            bullet = _BULLET.match(line.lstrip())
+            nesting = _indent(line) + (bullet.end() if bullet else 0)
+        else:
+            i += 1
+            continue
+        start = i
+        i += 1
+        while directive and i < len(lines) and lines[i].strip().startswith(":") and _indent(lines[i]) > nesting:
+            i += 1  # the directive's options
+        block = []
+        while i < len(lines) and (not lines[i].strip() or _indent(lines[i]) > nesting):
+            block.append(lines[i])
+            i += 1
+        body = [b for b in block if b.strip()]
+        if body:
+            inner = min(_indent(b) for b in body)
+            found.append((start + 1, nesting, [b[inner:] for b in body]))
+    return found
+
+
+def test_the_code_block_finder_finds_blocks() -> None:
+    text = ".. code-block:: python\n   :caption: x\n\n    a = 1\n\n* item::\n\n      b\n\nText\n"
+    assert code_blocks(text) == [(1, 0, ["a = 1"]), (6, 2, ["b"])]
+    assert len(code_blocks(pages()["settings"])) >= 3
+
+
+def docstrings(module: str) -> list[tuple[str, int, str]]:
+    """``(where, nesting, docstring)`` of a module, its classes, functions and methods, as autodoc shows them."""
+    path = Path(importlib.import_module(module).__file__ or "")
+    found = []
+
+    def visit(node: ast.AST, name: str, depth: int) -> None:
+        doc = ast.get_docstring(node, clean=True)  # type: ignore[arg-type]
+        if doc:
+            found.append((f"{path.relative_to(ROOT)}: {name}", 4 * depth, doc))
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                visit(child, child.name, depth + 1)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), module, 0)
+    return found
+
+
+def too_wide(blocks: list[tuple[int, int, list[str]]], where: str, nesting: int = 0) -> list[str]:
+    return [
+        f"{where}:{start}: {len(line)} + {nested + nesting} > {CODE_COLUMN}: {line[:60]}..."
+        for start, nested, lines in blocks
+        for line in lines
+        if len(line) + nested + nesting > CODE_COLUMN
+    ]
+
+
+def test_every_code_block_of_the_pages_fits_the_column() -> None:
+    wide = [line for name, text in pages().items() for line in too_wide(code_blocks(text), f"{name}.rst")]
+    assert wide == [], "\n".join(wide)
+
+
+def test_every_code_block_autodoc_shows_fits_the_column() -> None:
+    documented = sorted(set(re.findall(r"^\s*\.\. automodule:: ([\w.]+)", all_text(), re.M)))
+    wide = []
+    for module in documented:
+        for where, nesting, doc in docstrings(module):
+            wide += too_wide(code_blocks(doc), where, nesting)
+    assert wide == [], "\n".join(wide)
