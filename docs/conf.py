@@ -42,5 +42,6 @@ autodoc_typehints = "signature"
 # tests/test_docs.py holds every code block to that column (CODE_COLUMN).
 html_theme = "furo"
 html_static_path = ["_static"]
+html_css_files = ["bff.css"]
 html_title = f"django-bff {release}"
 html_theme_options = {"navigation_with_keys": True}
