@@ -120,3 +120,31 @@ def test_E021_bad_route_retriever(bff: Any) -> None:
 
 def test_E022_unknown_client(bff: Any) -> None:
     assert "django_bff.E022" in bff(REMOTE_APIS=[{**GOOD_ROUTE, "TOKEN_TYPE": "client", "CLIENT": "billing"}])
+
+
+def test_manage_py_check_reports_bad_routes_by_id_without_a_traceback(tmp_path: Any) -> None:
+    """What a user runs: ``manage.py check`` in a process of its own, the URLconf imported as Django does."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "bad_routes_settings.py").write_text(
+        "from tests.settings import *  # noqa: F403\n"
+        "BFF = {**BFF, 'REMOTE_APIS': [\n"  # noqa: F405 (in the written module)
+        "    {'PREFIX': 'api/x/', 'TARGET': 'https://api.example.com/', 'TOKEN_TYPE': 'users'},\n"
+        "    {'PREFIX': '/api/y/', 'TARGET': 'https://api.example.com/'},\n"
+        "]}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "check", "--settings=bad_routes_settings"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{tmp_path}:{root}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "django_bff.E044" in output and "django_bff.E042" in output, output
+    assert "Traceback" not in output and "ValueError" not in output, output
