@@ -156,6 +156,7 @@ PUBLIC = {
     "django_bff.crypto": {"InvalidToken", "decrypt", "derive_key", "encrypt", "get_fernet"},
     "django_bff.decorators": {"bff_api"},
     "django_bff.dpop": {"jwk_thumbprint", "make_proof", "wants_nonce"},
+    "django_bff.dpop_nonces": {"NONCE_LIFETIME", "issuer_scope", "nonce_for", "origin_scope", "remember_nonce"},
     "django_bff.drf": {"AntiforgeryFailed", "BFFAPIPermission", "BFFSessionAuthentication", "NotAuthenticated"},
     "django_bff.exceptions": {
         "AccessTokenUnavailable",

@@ -109,6 +109,7 @@ LAYERS: list[tuple[str, str, list[str]]] = [
             "codecs",
             "crypto",
             "locks",
+            "dpop_nonces",
             "models",
             "tokens",
             "clients",
