@@ -39,10 +39,16 @@ def check_security(app_configs: Sequence[AppConfig] | None = None, **kwargs: obj
 
 
 def _check_cookie_store(user: dict[str, object]) -> list[CheckMessage]:
-    from django_bff.stores import SessionTokenStore
+    from django.conf import settings
+
+    from django_bff.stores import CookieTokenStore, SessionTokenStore
 
     store = made_store()
-    if not (isinstance(store, SessionTokenStore) and store.in_cookie):
+    signed_cookies = settings.SESSION_ENGINE.endswith("signed_cookies")
+    in_cookie = (isinstance(store, SessionTokenStore) and store.in_cookie) or (
+        isinstance(store, CookieTokenStore) and signed_cookies  # named in BFF["USER_TOKEN_STORE"] itself
+    )
+    if not in_cookie:
         return []
     messages: list[CheckMessage] = []
     if user.get("ENCRYPT_TOKENS", True) is False:

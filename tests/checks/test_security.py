@@ -20,6 +20,13 @@ def test_E009_and_W001_signed_cookies(bff: Any, settings: Any) -> None:
     )
 
 
+def test_E009_and_W001_name_the_cookie_store_too(bff: Any, settings: Any) -> None:
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    cookie_store = {"BACKEND": "django_bff.stores.CookieTokenStore"}
+    assert "django_bff.W001" in bff(USER_TOKEN_STORE=cookie_store)
+    assert "django_bff.E009" in bff(USER_TOKEN_STORE=cookie_store, ENCRYPT_TOKENS=False)
+
+
 def test_W002_hs256(settings: Any) -> None:
     settings.OIDC_RP_SIGN_ALGO = "HS256"
     assert "django_bff.W002" in ids()
