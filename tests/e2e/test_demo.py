@@ -6,9 +6,9 @@ new user would open it. Then the browser logs in through the demo identity
 provider's login form, calls the user-token and the client-token routes, waits
 past the access token's lifetime and calls again (the BFF refreshes the token
 on the way), logs out, and sees both API calls answer 401. A screenshot of each
-step is kept in ``tests/e2e/screenshots/`` (committed: they show the demo's
-panels). Logging in again afterwards asks for the password: the provider's
-session ended with the BFF's.
+step is taken; ``BFF_UPDATE_SCREENSHOTS=1`` writes them over the committed ones
+in ``tests/e2e/screenshots/`` (they show the demo's panels). Logging in again
+afterwards asks for the password: the provider's session ended with the BFF's.
 
 No access or refresh token may reach the browser: the page, its cookies and its
 storage are searched for every token the identity provider issued. The page's
@@ -23,7 +23,9 @@ logout, and the identity token goes to the provider in a form's body
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +39,13 @@ from tests.support.demo import CHROMIUM_ARGS, Demo, chromium, run_demo
 #: A real browser and the demo's processes (its identity provider is django-oauth-toolkit, in the demo).
 pytestmark = pytest.mark.integration
 
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+#: Where the screenshots go: a directory of this run's, or with BFF_UPDATE_SCREENSHOTS=1 the committed
+#: ones in tests/e2e/screenshots/ (so that a test run leaves the working tree as it was).
+SCREENSHOTS = (
+    Path(__file__).resolve().parent / "screenshots"
+    if os.environ.get("BFF_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="bff-e2e-screenshots-"))
+)
 #: Short access tokens, so the test can wait past one.
 TOKEN_SECONDS = 8
 
