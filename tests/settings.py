@@ -68,6 +68,8 @@ CACHES = {
 }
 SESSION_ENGINE = os.environ.get("BFF_TEST_SESSION_ENGINE", "django.contrib.sessions.backends.db")
 SESSION_SAVE_EVERY_REQUEST = bool(os.environ.get("BFF_TEST_SESSION_SAVE_EVERY_REQUEST"))
+# Not Django's "sessionid": the test provider shares the host name 127.0.0.1 (django_bff.W019).
+SESSION_COOKIE_NAME = "bff_session"
 
 AUTHENTICATION_BACKENDS = ["django_bff.auth.BFFAuthenticationBackend"]
 

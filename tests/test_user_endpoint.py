@@ -8,6 +8,7 @@ from typing import Any
 
 import jwt
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.sessions.models import Session
 from django.db.models import F
 from django.test import Client
@@ -153,7 +154,7 @@ def test_the_async_stack_answers_the_same(async_client: Any, client: Client, use
     from asgiref.sync import async_to_sync
 
     session = logged_in(client, user)
-    async_client.cookies["sessionid"] = session.session_key
+    async_client.cookies[django_settings.SESSION_COOKIE_NAME] = session.session_key
     response = async_to_sync(async_client.get)("/bff/user", headers={"X-CSRF": "1"})
     assert response.status_code == 200 and response.json()[0] == {"type": "sub", "value": "alice-sub"}
 
@@ -166,7 +167,7 @@ def test_without_save_every_request_polling_does_not_slide(client: Client, user:
     logged_in(client, user, expires_in=100)
     before = expire_date(client)
     response = client.get("/bff/user", **XCSRF)
-    assert response.cookies.get("sessionid") is None
+    assert response.cookies.get(django_settings.SESSION_COOKIE_NAME) is None
     assert 95 <= response.json()[-1]["value"] <= 100
     assert expire_date(client) == before
 
@@ -177,7 +178,7 @@ def test_save_every_request_slides(client: Client, user: Any, settings: Any) -> 
     logged_in(client, user, expires_in=100)
     before = age(client)
     response = client.get("/bff/user", **XCSRF)
-    assert response.cookies["sessionid"].value
+    assert response.cookies[django_settings.SESSION_COOKIE_NAME].value
     assert response.json()[-1]["value"] == settings.SESSION_COOKIE_AGE
     assert expire_date(client) - before >= timedelta(seconds=9)
     # The middleware wrote down the new expiry for later slide=false answers.
@@ -192,7 +193,7 @@ def test_slide_false_does_not_extend(client: Client, user: Any, settings: Any, v
     before = age(client)
     response = client.get("/bff/user", {"slide": value}, **XCSRF)
     assert response.status_code == 200
-    assert response.cookies.get("sessionid") is None
+    assert response.cookies.get(django_settings.SESSION_COOKIE_NAME) is None
     assert response["Vary"] == "Cookie"
     assert 95 <= response.json()[-1]["value"] <= 100
     assert expire_date(client) == before
@@ -217,9 +218,9 @@ def test_slide_false_still_saves_a_modified_session(client: Client, user: Any, s
         return HttpResponse()
 
     request = RequestFactory().get("/")
-    request.COOKIES["sessionid"] = client.session.session_key
+    request.COOKIES[django_settings.SESSION_COOKIE_NAME] = client.session.session_key
     response = SessionMiddleware(view)(request)
-    assert response.cookies["sessionid"].value
+    assert response.cookies[django_settings.SESSION_COOKIE_NAME].value
     assert client.session["changed"] is True
 
 
@@ -234,7 +235,8 @@ def test_with_djangos_middleware_slide_false_cannot_help(client: Client, user: A
     logged_in(client, user)
     before = age(client)
     response = client.get("/bff/user", {"slide": "false"}, **XCSRF)
-    assert response.cookies["sessionid"].value and expire_date(client) - before >= timedelta(seconds=9)
+    assert response.cookies[django_settings.SESSION_COOKIE_NAME].value
+    assert expire_date(client) - before >= timedelta(seconds=9)
 
 
 @pytest.mark.database

@@ -5,17 +5,29 @@ In the data flow: the concern of :mod:`django_bff.checks` tagged
 ``W001``), TLS verification turned off (``W007``, ``W009``), identity tokens
 checked with the client secret or not at all, logins without PKCE, tokens kept
 in plain text by mozilla-django-oidc (``W002``, ``W003``, ``W006``, ``W008``),
-a callback that logs users out on any error (``W018``), and the session
-cookie's flags and engine (``W010`` to ``W015``).
+a callback that logs users out on any error (``W018``), the session
+cookie's flags and engine (``W010`` to ``W015``), and a session cookie the
+provider's can overwrite (``W019``).
+
+``W019`` compares what a check can know without asking anyone: the host of the
+provider's pages (``OIDC_OP_AUTHORIZATION_ENDPOINT``, else ``BFF["AUTHORITY"]``)
+and the hosts this app answers to (``ALLOWED_HOSTS``, Django's defaults for
+``DEBUG``; ``"*"`` says nothing) or sends its cookie to
+(``SESSION_COOKIE_DOMAIN``). Browsers keep cookies per host name, not per
+port, so on a shared host the two session cookies collide when they have the
+same name: Django's ``sessionid`` (what a Django-based provider uses), or any
+name when the provider is a Django app of this very project.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
+from django.http.request import validate_host
 
 from django_bff.checks.messages import bff_dict
 from django_bff.checks.storage import made_store
@@ -28,6 +40,10 @@ __all__ = ["check_security"]
 _CALLBACK = "django_bff.views.OIDCCallbackView"
 _DJANGO_SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 _BFF_SESSION_MIDDLEWARE = "django_bff.middleware.SessionMiddleware"
+#: Django's default SESSION_COOKIE_NAME: the session cookie of every Django-based provider too.
+_DJANGO_SESSION_COOKIE = "sessionid"
+#: Apps that make this Django project an OpenID provider (django-oauth-toolkit, django-oidc-provider).
+_PROVIDER_APPS = ("oauth2_provider", "oidc_provider")
 
 
 def check_security(app_configs: Sequence[AppConfig] | None = None, **kwargs: object) -> list[CheckMessage]:
@@ -35,7 +51,8 @@ def check_security(app_configs: Sequence[AppConfig] | None = None, **kwargs: obj
     user = bff_dict()
     if user is None:
         return []
-    return _check_cookie_store(user) + _check_tls(user) + _check_logins() + _check_callback() + _check_cookies()
+    messages = _check_cookie_store(user) + _check_tls(user) + _check_logins() + _check_callback()
+    return messages + _check_cookies() + _check_cookie_collision(user)
 
 
 def _check_cookie_store(user: dict[str, object]) -> list[CheckMessage]:
@@ -200,3 +217,54 @@ def _check_cookies() -> list[CheckMessage]:
             )
         )
     return messages
+
+
+def _provider_host(user: dict[str, object]) -> str | None:
+    """The host name of the provider's pages (where the browser gets its cookies), lower case."""
+    for url in (getattr(settings, "OIDC_OP_AUTHORIZATION_ENDPOINT", None), user.get("AUTHORITY")):
+        if isinstance(url, str) and url:
+            try:
+                host = urlsplit(url).hostname
+            except ValueError:
+                continue
+            if host:
+                return f"[{host}]" if ":" in host else host
+    return None
+
+
+def _shares_cookies_with(host: str) -> str | None:
+    """Why this app's session cookie meets ``host``'s, to follow "host": None when it does not."""
+    domain = str(settings.SESSION_COOKIE_DOMAIN or "").lstrip(".").lower()
+    if domain and (host == domain or host.endswith("." + domain)):
+        return "SESSION_COOKIE_DOMAIN covers it"
+    allowed = [h for h in settings.ALLOWED_HOSTS if h != "*"]
+    if settings.DEBUG and not settings.ALLOWED_HOSTS:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]  # what Django allows then
+    if validate_host(host, allowed):
+        return "is in ALLOWED_HOSTS"
+    return None
+
+
+def _check_cookie_collision(user: dict[str, object]) -> list[CheckMessage]:
+    host = _provider_host(user)
+    shared = _shares_cookies_with(host) if host else None
+    if not shared:
+        return []
+    name = settings.SESSION_COOKIE_NAME
+    apps = [str(a) for a in settings.INSTALLED_APPS]
+    is_provider = any(a == p or a.startswith(p + ".") for a in apps for p in _PROVIDER_APPS)
+    if name != _DJANGO_SESSION_COOKIE and not is_provider:
+        return []
+    if is_provider:
+        why = f"this project is the provider too (same cookie {name!r})"
+        fix = "Serve the app on another host name than the provider's (ports do not separate cookies)."
+    else:
+        why = f"a Django-based provider names its cookie {name!r} too"
+        fix = "Serve the app on another host name (ports do not separate cookies), or rename SESSION_COOKIE_NAME."
+    return [
+        Warning(
+            "The session cookie can collide with the provider's (same host name).",
+            hint=f"The provider's host {host}: {shared}, and {why}. {fix}",
+            id="django_bff.W019",
+        )
+    ]

@@ -76,7 +76,8 @@ TEMPLATES = [
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "demo.sqlite3"}}
 # One process: a per-process cache is enough here. Use Redis (django-redis) with several.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-SILENCED_SYSTEM_CHECKS = ["django_bff.W005"]
+# W019: this project is the provider too, on localhost; the app is on 127.0.0.1 (open it there only).
+SILENCED_SYSTEM_CHECKS = ["django_bff.W005", "django_bff.W019"]
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = 30 * 60
 SESSION_SAVE_EVERY_REQUEST = True  # sliding sessions; /bff/user?slide=false does not slide

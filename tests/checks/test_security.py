@@ -110,3 +110,57 @@ def test_W018_a_callback_that_logs_users_out_on_any_error(settings: Any, callbac
 
 class OwnCallback(OIDCCallbackView):
     """A project's own subclass is fine."""
+
+
+@pytest.mark.parametrize(
+    ("changes", "warned"),
+    [
+        # The test settings: the provider shares 127.0.0.1, the cookie is not called "sessionid".
+        ({}, False),
+        ({"SESSION_COOKIE_NAME": "sessionid"}, True),
+        # The demo's case: the provider is this project, whatever the name.
+        ({"INSTALLED_APPS": ["oauth2_provider"]}, True),
+        ({"INSTALLED_APPS": ["oauth2_provider.apps.DOTConfig"]}, True),
+        # Another host name: cookies do not meet (ports would not separate them).
+        ({"SESSION_COOKIE_NAME": "sessionid", "ALLOWED_HOSTS": ["app.example.com"]}, False),
+        ({"SESSION_COOKIE_NAME": "sessionid", "ALLOWED_HOSTS": [".example.com"]}, False),
+        ({"SESSION_COOKIE_NAME": "sessionid", "ALLOWED_HOSTS": ["*"]}, False),
+        ({"SESSION_COOKIE_NAME": "sessionid", "ALLOWED_HOSTS": [".0.0.1"]}, True),
+        # DEBUG with no ALLOWED_HOSTS: Django answers to localhost, 127.0.0.1 and [::1].
+        ({"SESSION_COOKIE_NAME": "sessionid", "ALLOWED_HOSTS": [], "DEBUG": True}, True),
+        # A cookie domain that covers the provider's host.
+        (
+            {
+                "SESSION_COOKIE_NAME": "sessionid",
+                "ALLOWED_HOSTS": ["app.example.com"],
+                "provider": "https://id.example.com/auth",
+                "SESSION_COOKIE_DOMAIN": ".example.com",
+            },
+            True,
+        ),
+        (
+            {
+                "SESSION_COOKIE_NAME": "sessionid",
+                "ALLOWED_HOSTS": ["app.example.com"],
+                "provider": "https://id.example.com/auth",
+            },
+            False,
+        ),
+        ({"SESSION_COOKIE_NAME": "sessionid", "ALLOWED_HOSTS": ["[::1]"], "provider": "http://[::1]:8080/auth"}, True),
+        ({"SESSION_COOKIE_NAME": "sessionid", "provider": "not a url"}, True),  # AUTHORITY's host then
+        ({"SESSION_COOKIE_NAME": "sessionid", "provider": "http://[::1/auth", "AUTHORITY": None}, False),
+    ],
+)
+def test_W019_a_session_cookie_the_providers_can_overwrite(
+    settings: Any, bff: Any, changes: dict[str, Any], warned: bool
+) -> None:
+    changes = dict(changes)
+    if "INSTALLED_APPS" in changes:
+        changes["INSTALLED_APPS"] = [*settings.INSTALLED_APPS, *changes["INSTALLED_APPS"]]
+    if "provider" in changes:
+        settings.OIDC_OP_AUTHORIZATION_ENDPOINT = changes.pop("provider")
+    authority = changes.pop("AUTHORITY", settings.BFF["AUTHORITY"])
+    for name, value in changes.items():
+        setattr(settings, name, value)
+    found = bff(AUTHORITY=authority)
+    assert ("django_bff.W019" in found) is warned, found

@@ -42,10 +42,12 @@ class TestSessionTokenStoreContract(UserTokenStoreContract):
         if self.engine == "file":
             from pathlib import Path
 
+            from django.conf import settings
             from django.contrib.sessions.backends.file import SessionStore as FileStore
 
             prefix = FileStore()._get_storage_path()  # cached per process by Django
-            return [p.read_bytes() for p in Path(prefix).glob("sessionid*")]
+            # The file engine names its files after the cookie: SESSION_COOKIE_NAME + key.
+            return [p.read_bytes() for p in Path(prefix).glob(f"{settings.SESSION_COOKIE_NAME}*")]
         return [request.session.session_key.encode(), json.dumps(dict(request.session)).encode()]
 
 

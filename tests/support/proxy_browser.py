@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.test import Client
 
 from django_bff.stores import get_token_store
@@ -26,7 +27,7 @@ class Browser:
     def __init__(self, client: Client, user: Any, token: Any) -> None:
         self.client = client
         client.force_login(user)
-        key = client.cookies["sessionid"].value
+        key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
         request = UserTokenStoreContract().new_request(key, user)
         get_token_store().store_token(request, token)
         request.session.save()

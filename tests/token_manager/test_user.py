@@ -11,6 +11,7 @@ import pytest
 import requests
 import responses
 from asgiref.sync import async_to_sync
+from django.conf import settings as django_settings
 from django.core.cache import caches
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
@@ -351,11 +352,11 @@ def test_async_view_refreshes_through_auser(async_client: Any, client: Any, user
     import hashlib
 
     client.force_login(user)
-    key = client.cookies["sessionid"].value
+    key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
     request = UserTokenStoreContract().new_request(key, user)
     get_token_store().store_token(request, sample_token(1, expires_at=PAST))
     request.session.save()
-    async_client.cookies["sessionid"] = key
+    async_client.cookies[django_settings.SESSION_COOKIE_NAME] = key
 
     with responses.RequestsMock() as mock:
         mock.post(TOKEN_URL, json=refresh_answer())
