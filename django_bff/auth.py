@@ -36,8 +36,8 @@ from django_bff import oauth
 from django_bff.backchannel import fetch, get_endpoint, get_signing_key
 from django_bff.clock import clock
 from django_bff.conf import bff_settings
-from django_bff.exceptions import TokenServiceError
-from django_bff.handoff import PENDING_TOKEN_ATTR, hand_over
+from django_bff.exceptions import TokenServiceError, TokenServiceUnavailable
+from django_bff.handoff import CALLBACK_ATTR, LOGIN_REFUSAL_ATTR, PENDING_TOKEN_ATTR, hand_over
 from django_bff.tokens import UserToken
 
 __all__ = ["BFFAuthenticationBackend", "PENDING_TOKEN_ATTR"]
@@ -49,6 +49,16 @@ _ENDPOINT_SETTINGS = {
     "OIDC_OP_TOKEN_ENDPOINT": "token_endpoint",
     "OIDC_OP_JWKS_ENDPOINT": "jwks_uri",
 }
+
+
+class _ProviderUnavailable(SuspiciousOperation):
+    """A login refused because the provider could not be reached (worth trying again later)."""
+
+
+def _refused(error: TokenServiceError, message: str) -> SuspiciousOperation:
+    """The refusal for ``error``: transient when the provider was unavailable."""
+    kind = _ProviderUnavailable if isinstance(error, TokenServiceUnavailable) else SuspiciousOperation
+    return kind(f"{message}: {error}")
 
 
 class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]  # an untyped base (Any)
@@ -83,9 +93,8 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
             self._token_requested_at = clock.now()  # expires_in counts from about then
             response = oauth.token_request(dict(payload), endpoint=endpoint)
         except TokenServiceError as e:
-            # Becomes a failed login (mozilla-django-oidc redirects to the failure URL).
-            logger.warning("code exchange failed: %s", e)
-            raise SuspiciousOperation("the token service did not accept the authorization code") from None
+            # Becomes a failed login, logged once by authenticate() or the callback view.
+            raise _refused(e, "the code exchange failed") from None
         self._token_response = response
         return response
 
@@ -94,7 +103,9 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         try:
             jwks_uri = self._endpoint(self.OIDC_OP_JWKS_ENDPOINT, "jwks_uri")
             return get_signing_key(jwks_uri, header.get("kid"), str(header.get("alg")))
-        except (LookupError, TokenServiceError) as e:
+        except TokenServiceError as e:
+            raise _refused(e, "no signing key for the identity token") from None
+        except LookupError as e:
             raise SuspiciousOperation("no signing key for the identity token") from e
 
     def get_userinfo(self, access_token: str, id_token: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +116,7 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
                 "GET", self.OIDC_OP_USER_ENDPOINT, what="userinfo", headers={"Authorization": f"Bearer {access_token}"}
             )
         except TokenServiceError as e:
-            raise SuspiciousOperation(f"userinfo request failed: {e}") from None
+            raise _refused(e, "userinfo request failed") from None
         logger.info("userinfo GET %s -> %s", self.OIDC_OP_USER_ENDPOINT, response.status_code)
         if response.status_code != 200:
             raise SuspiciousOperation(f"userinfo answered HTTP {response.status_code}")
@@ -153,9 +164,12 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         try:
             user = super().authenticate(request, **kwargs)
         except SuspiciousOperation as e:
-            # A failed login, not a server error: the callback view redirects to
-            # LOGIN_REDIRECT_URL_FAILURE.
-            security_logger.warning("OIDC login refused: %s", e)
+            # A failed login, not a server error. Under django_bff's callback view the view
+            # logs it (one line per failed callback) and tells the browser app; else here.
+            if request is not None and getattr(request, CALLBACK_ATTR, False):
+                setattr(request, LOGIN_REFUSAL_ATTR, (str(e), isinstance(e, _ProviderUnavailable)))
+            else:
+                security_logger.warning("OIDC login refused: %s", e)
             return None
         if user is None or request is None or self._token_response is None:
             return user

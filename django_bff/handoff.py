@@ -39,6 +39,7 @@ from django_bff.tokens import UserToken
 __all__ = [
     "PENDING_TOKEN_ATTR",
     "CALLBACK_ATTR",
+    "LOGIN_REFUSAL_ATTR",
     "hand_over",
     "deliver_pending_tokens",
     "session_identity_token",
@@ -51,6 +52,9 @@ logger = logging.getLogger(__name__)
 PENDING_TOKEN_ATTR = "_bff_pending_token_response"
 #: Set on the request by :class:`~django_bff.views.OIDCCallbackView`: its login() hands the tokens over.
 CALLBACK_ATTR = "_bff_oidc_callback"
+#: Set on the request by the backend when it refuses a login under that callback: ``(reason, transient)``,
+#: which the callback logs (once) and turns into the ``error`` the browser app reads.
+LOGIN_REFUSAL_ATTR = "_bff_login_refusal"
 
 
 def hand_over(request: HttpRequest, user: Any, response: dict[str, Any], token: UserToken) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "RECORD_FIELD",
     "OIDC_LOGIN_NEXT_KEY",
     "OIDC_STATES_KEY",
+    "OIDC_STATE_RETURN_URL_FIELD",
     "OIDC_ID_TOKEN_EXPIRATION_KEY",
 ]
 
@@ -66,5 +67,7 @@ RECORD_FIELD = "bff_token_record"
 OIDC_LOGIN_NEXT_KEY = "oidc_login_next"
 #: The logins this browser started, by ``state``.
 OIDC_STATES_KEY = "oidc_states"
+#: Ours, in a login's entry of ``oidc_states``: the ``returnUrl`` that ``/bff/login`` validated for it.
+OIDC_STATE_RETURN_URL_FIELD = "bff_return_url"
 #: When mozilla-django-oidc's ``SessionRefresh`` middleware would renew the identity token (epoch seconds).
 OIDC_ID_TOKEN_EXPIRATION_KEY = "oidc_id_token_expiration"

@@ -186,6 +186,7 @@ PUBLIC = {
     "django_bff.faults": {"is_storage_error", "storage_unavailable", "strict_session_store"},
     "django_bff.handoff": {
         "CALLBACK_ATTR",
+        "LOGIN_REFUSAL_ATTR",
         "PENDING_TOKEN_ATTR",
         "deliver_pending_tokens",
         "hand_over",
@@ -248,6 +249,7 @@ PUBLIC = {
         "OIDC_ID_TOKEN_EXPIRATION_KEY",
         "OIDC_LOGIN_NEXT_KEY",
         "OIDC_STATES_KEY",
+        "OIDC_STATE_RETURN_URL_FIELD",
         "RECORD_FIELD",
         "SESSION_EXPIRES_KEY",
         "SESSION_ID_TOKEN_KEY",
@@ -375,7 +377,7 @@ PUBLIC = {
     },
     "django_bff.views.backchannel": {"BackchannelLogoutView"},
     "django_bff.views.diagnostics": {"DiagnosticsView", "diagnostics_enabled"},
-    "django_bff.views.login": {"LoginView", "OIDCCallbackView", "safe_return_url"},
+    "django_bff.views.login": {"LOGIN_ERRORS", "LoginView", "OIDCCallbackView", "safe_return_url"},
     "django_bff.views.logout": {"LogoutView"},
     "django_bff.views.user": {"UserView"},
 }

@@ -375,7 +375,7 @@ def test_an_error_answer_for_no_login_of_ours_does_not_log_out(
     browser_login(bff_client)
     key = bff_client.session.session_key
     response = bff_client.get("/oidc/callback/", query)
-    assert response.status_code == 302 and response["Location"] == "/login-failed/"
+    assert response.status_code == 302 and response["Location"] == "/login-failed/?error=login_failed"
     assert bff_client.session.session_key == key and bff_client.session["_auth_user_id"]
     assert get_token_store().get_token(session_request(bff_client)) is not None
     assert any(r.name == "django.security.django_bff" and "error answer" in r.getMessage() for r in caplog.records)
@@ -390,7 +390,7 @@ def test_an_error_answer_to_a_login_this_browser_started_ends_it(oidc: Any, bff_
     start = bff_client.get("/bff/login", {"returnUrl": "/", "prompt": "none"})
     state = parse_qs(urlsplit(start["Location"]).query)["state"][0]
     response = bff_client.get("/oidc/callback/", {"error": "login_required", "state": state})
-    assert response.status_code == 302 and response["Location"] == "/login-failed/"
+    assert response.status_code == 302 and response["Location"] == "/?error=login_required"
     assert "_auth_user_id" not in bff_client.session
     assert state not in bff_client.session.get("oidc_states", {})
 
