@@ -65,6 +65,7 @@ __all__ = [
     "get_discovery_document",
     "get_signing_key",
     "get_endpoint",
+    "note_missing_endpoint",
     "clear_caches",
 ]
 
@@ -277,16 +278,19 @@ def fetch(
 _cache_lock = threading.Lock()
 _discovery: dict[str, tuple[float, dict[str, Any]]] = {}
 _jwks: dict[str, tuple[float, dict[str, Any]]] = {}
+#: The endpoints found missing that a WARNING already named (once per process and settings).
+_missing: set[str] = set()
 
 
 @on_reload
 def clear_caches() -> None:
-    """Forget the back-channel session, discovery documents and JWKS."""
+    """Forget the back-channel session, discovery documents, JWKS and the missing endpoints already logged."""
     get_backchannel_session.reset()
     _get_executor.reset()
     with _cache_lock:
         _discovery.clear()
         _jwks.clear()
+        _missing.clear()
 
 
 def _get_json(url: str, what: str) -> dict[str, Any]:
@@ -347,6 +351,19 @@ def get_endpoint(name: str) -> str | None:
         return None
     value = get_discovery_document().get(name)
     return str(value) if value else None
+
+
+def note_missing_endpoint(name: str, consequence: str) -> None:
+    """Log that :func:`get_endpoint` knows no ``name`` (and so ``consequence``): a WARNING once per process, then DEBUG.
+
+    Not for an endpoint that could not be looked up (discovery unavailable).
+    """
+    with _cache_lock:
+        first = name not in _missing
+        _missing.add(name)
+    level = logging.WARNING if first else logging.DEBUG
+    once = " (logged once per process)" if first else ""
+    logger.log(level, "the provider's %s is unknown (not set, not in discovery): %s%s", name, consequence, once)
 
 
 def _fetch_jwks(jwks_uri: str, now: float) -> dict[str, Any]:

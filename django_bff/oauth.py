@@ -30,7 +30,7 @@ from requests.auth import HTTPBasicAuth
 
 from django_bff import telemetry
 from django_bff.assertions import get_assertion_service
-from django_bff.backchannel import BackchannelResponse, fetch, get_endpoint
+from django_bff.backchannel import BackchannelResponse, fetch, get_endpoint, note_missing_endpoint
 from django_bff.clients import ClientConfig, get_client
 from django_bff.conf import bff_settings
 from django_bff.exceptions import (
@@ -174,7 +174,7 @@ def revoke(token: str, token_type_hint: str = "refresh_token") -> bool:
     try:
         endpoint = get_endpoint("revocation_endpoint")
         if not endpoint:
-            logger.debug("no revocation endpoint configured; token not revoked")
+            note_missing_endpoint("revocation_endpoint", "refresh tokens are not revoked (django_bff.W020)")
             return False
         response = _post(endpoint, {"token": token, "token_type_hint": token_type_hint}, "revocation")
     except (TokenServiceError, BFFImproperlyConfigured):

@@ -186,3 +186,20 @@ def test_a_malformed_key_is_a_lookup_error(settings: Any) -> None:
         mock.get("http://127.0.0.1:9/jwks", json={"keys": [{"kty": "RSA", "kid": "k1", "n": "!!", "e": "AQAB"}]})
         with pytest.raises(LookupError):
             get_signing_key("http://127.0.0.1:9/jwks", "k1", "RS256")
+
+
+def test_a_missing_endpoint_is_a_warning_once_per_process(caplog: Any, settings: Any) -> None:
+    import logging
+
+    def lines(level: int) -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "django_bff.backchannel" and r.levelno == level]
+
+    backchannel.note_missing_endpoint("revocation_endpoint", "nothing revoked")
+    backchannel.note_missing_endpoint("revocation_endpoint", "nothing revoked")
+    backchannel.note_missing_endpoint("end_session_endpoint", "no provider logout")
+    warnings = lines(logging.WARNING)
+    assert len(warnings) == 2 and "revocation_endpoint" in warnings[0] and "end_session_endpoint" in warnings[1]
+    assert len(lines(logging.DEBUG)) == 1
+    settings.BFF = {**settings.BFF}  # new settings: said again
+    backchannel.note_missing_endpoint("revocation_endpoint", "nothing revoked")
+    assert len(lines(logging.WARNING)) == 3

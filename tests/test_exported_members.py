@@ -43,6 +43,7 @@ PUBLIC = {
         "get_discovery_document",
         "get_endpoint",
         "get_signing_key",
+        "note_missing_endpoint",
     },
     "django_bff.checks": {"CONCERNS", "check_deploy", "check_settings", "register"},
     "django_bff.checks.caches": {"check_caches"},
@@ -52,7 +53,7 @@ PUBLIC = {
     "django_bff.checks.oidc": {"check_oidc_client"},
     "django_bff.checks.routes": {"check_routes"},
     "django_bff.checks.security": {"check_security"},
-    "django_bff.checks.sessions": {"check_sessions"},
+    "django_bff.checks.sessions": {"check_sessions", "no_end_session_endpoint", "no_revocation_endpoint"},
     "django_bff.checks.storage": {"check_token_storage", "made_store"},
     "django_bff.checks.values": {"check_values"},
     "django_bff.clients": {

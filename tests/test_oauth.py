@@ -84,3 +84,31 @@ def test_access_token_unavailable_status() -> None:
     transient = AccessTokenUnavailable("token_service_unavailable", transient=True, retry_after=5)
     assert transient.status_code == 503 and transient.retry_after == 5
     assert "token_service_unavailable" in str(transient)
+
+
+def test_revoking_without_an_endpoint_warns_once(settings: Any, caplog: Any) -> None:
+    import logging
+
+    settings.BFF = {**settings.BFF, "AUTHORITY": None, "REVOCATION_ENDPOINT": None}
+    assert oauth.revoke("r-1") is False
+    assert oauth.revoke("r-2") is False
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "revocation_endpoint" in warnings[0] and "django_bff.W020" in warnings[0]
+
+
+@responses.activate
+def test_a_discovery_document_without_a_revocation_endpoint_warns_once(settings: Any, caplog: Any) -> None:
+    import logging
+
+    responses.get("http://127.0.0.1:9/.well-known/openid-configuration", json={"issuer": "http://127.0.0.1:9"})
+    assert oauth.revoke("r-1") is False
+    assert oauth.revoke("r-2") is False
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+    # Discovery that cannot be read is not "no endpoint": no warning for it.
+    caplog.clear()
+    from django_bff.backchannel import clear_caches
+
+    clear_caches()
+    responses.replace(responses.GET, "http://127.0.0.1:9/.well-known/openid-configuration", status=503)
+    assert oauth.revoke("r-3") is False
+    assert not [r for r in caplog.records if "revocation_endpoint" in r.getMessage()]

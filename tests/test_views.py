@@ -271,6 +271,26 @@ def test_logout_without_a_provider_end_session_endpoint(client: Client, user: An
     assert "_auth_user_id" not in client.session
 
 
+@pytest.mark.database
+@pytest.mark.django_db(transaction=True)
+def test_logout_says_once_what_it_cannot_do_at_the_provider(client: Client, user: Any, caplog: Any) -> None:
+    """No revocation or end-session endpoint in discovery: a WARNING for each, the first time (W020, W021)."""
+    import logging
+
+    import responses
+
+    with responses.RequestsMock() as mock:
+        mock.get("http://127.0.0.1:9/.well-known/openid-configuration", json={"issuer": "http://127.0.0.1:9"})
+        for _ in range(2):
+            client.force_login(user)
+            session = client.session
+            session["_bff_sid"] = "s-1"
+            session.save()
+            assert client.get("/bff/logout", {"sid": "s-1", "returnUrl": "/bye"})["Location"] == "/bye"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "end_session_endpoint" in warnings[0] and "django_bff.W021" in warnings[0]
+
+
 def logout_form(response: Any) -> tuple[str, dict[str, str]]:
     """The action and the hidden fields of the page /bff/logout answers with LOGOUT_METHOD "post"."""
     page = response.content.decode()

@@ -174,6 +174,7 @@ class SessionEndpoints:
             "effort): ``/bff/logout``, back-channel logout, :func:`~django_bff.sessions.end_sessions` "
             "and ``manage.py bff_sessions revoke`` (Duende's ``RevokeRefreshTokenOnLogout``)."
         ),
+        see=("django_bff.W020",),
     )
     LOGOUT_METHOD = Text(
         "get",

@@ -149,10 +149,12 @@ class TokenService:
     AUTHORITY = Url(
         None,
         "The provider's issuer URL.",
-        see=("django_bff.E010", "django_bff.E017", "django_bff.W016"),
+        see=("django_bff.E010", "django_bff.E017", "django_bff.W016", "django_bff.W020", "django_bff.W021"),
     )
     REVOCATION_ENDPOINT = Url(
-        None, ("The RFC 7009 revocation endpoint used by :func:`~django_bff.token_manager.revoke_refresh_token`.")
+        None,
+        ("The RFC 7009 revocation endpoint used by :func:`~django_bff.token_manager.revoke_refresh_token`."),
+        see=("django_bff.W020",),
     )
     DISCOVERY_CACHE_TTL = Number(3600, "How long a process keeps the discovery document.")
     JWKS_CACHE_TTL = Number(3600, "How long a process keeps the provider's signing keys (JWKS).")

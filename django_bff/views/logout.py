@@ -21,7 +21,7 @@ from django.utils.crypto import constant_time_compare
 from django.utils.html import escape
 from django.views import View
 
-from django_bff.backchannel import get_endpoint
+from django_bff.backchannel import get_endpoint, note_missing_endpoint
 from django_bff.clients import get_client
 from django_bff.conf import bff_settings
 from django_bff.exceptions import BFFError
@@ -104,6 +104,11 @@ class LogoutView(View):
             end_session = get_endpoint("end_session_endpoint")
         except BFFError:
             end_session = None
+        else:
+            if not end_session:
+                note_missing_endpoint(
+                    "end_session_endpoint", "logout does not end the provider's session (django_bff.W021)"
+                )
         logout(request)  # clears the tokens (receivers) and flushes the session
         if not end_session:
             return HttpResponseRedirect(return_url)

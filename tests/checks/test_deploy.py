@@ -1,0 +1,89 @@
+"""The deployment check (:mod:`django_bff.checks.deploy`): the endpoints logout needs, as discovery names them.
+
+``manage.py check --deploy`` alone reads the discovery document (E040 is tested
+with the diagnostics endpoint, in ``tests/test_views.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+import responses
+
+from django_bff.backchannel import get_discovery_document
+from django_bff.checks.deploy import check_deploy
+
+AUTHORITY = "https://id.example.com"
+DISCOVERY = AUTHORITY + "/.well-known/openid-configuration"
+COMPLETE = {
+    "issuer": AUTHORITY,
+    "revocation_endpoint": AUTHORITY + "/revoke",
+    "end_session_endpoint": AUTHORITY + "/logout",
+}
+
+
+@pytest.fixture
+def provider(settings: Any) -> Any:
+    settings.BFF = {**settings.BFF, "AUTHORITY": AUTHORITY}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def ids() -> list[str]:
+    return sorted(m.id for m in check_deploy())
+
+
+def test_a_provider_that_publishes_both_endpoints(provider: Any) -> None:
+    provider.get(DISCOVERY, json=COMPLETE)
+    assert ids() == []
+
+
+def test_W020_W021_a_discovery_document_without_them(provider: Any) -> None:
+    provider.get(DISCOVERY, json={"issuer": AUTHORITY})
+    assert ids() == ["django_bff.W020", "django_bff.W021"]
+    messages = {m.id: m for m in check_deploy()}
+    assert 'BFF["REVOCATION_ENDPOINT"]' in str(messages["django_bff.W020"].hint)
+
+
+def test_W020_not_when_set_or_not_revoking(provider: Any, settings: Any) -> None:
+    provider.get(DISCOVERY, json={**COMPLETE, "revocation_endpoint": None})
+    assert ids() == ["django_bff.W020"]
+    settings.BFF = {**settings.BFF, "REVOCATION_ENDPOINT": AUTHORITY + "/revoke"}
+    assert ids() == []
+    settings.BFF = {**settings.BFF, "REVOCATION_ENDPOINT": None, "REVOKE_REFRESH_TOKEN_ON_LOGOUT": False}
+    assert ids() == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"body": requests.ConnectionError("unreachable")},
+        {"status": 503, "json": {}},
+        {"body": "<html>not json</html>"},
+        {"json": ["not", "an", "object"]},
+    ],
+)
+def test_a_provider_that_cannot_say_reports_nothing(provider: Any, answer: dict[str, Any]) -> None:
+    provider.get(DISCOVERY, **answer)
+    assert ids() == []
+
+
+def test_no_authority_no_request(settings: Any) -> None:
+    settings.BFF = {**settings.BFF, "AUTHORITY": None}
+    with responses.RequestsMock():  # any request would fail the test
+        assert ids() == []
+
+
+def test_a_session_factory_that_fails_reports_nothing(provider: Any, settings: Any) -> None:
+    settings.BFF = {**settings.BFF, "BACKCHANNEL_SESSION": "builtins.object"}
+    assert ids() == []
+
+
+def test_the_check_leaves_the_runtimes_cache_alone(provider: Any) -> None:
+    provider.get(DISCOVERY, json={"issuer": AUTHORITY})
+    check_deploy()
+    assert len(provider.calls) == 1
+    get_discovery_document()  # not cached by the check: the runtime asks on its own
+    assert len(provider.calls) == 2
