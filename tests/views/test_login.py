@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 import responses
+from django.conf import settings
 from django.db import DatabaseError
 from django.test import Client
 
@@ -243,6 +244,22 @@ def test_a_storage_outage(client: Client, provider: Any, caplog: Any, monkeypatc
     response = client.get("/oidc/callback/", {"code": "c-secret", "state": state})
     assert error_of(response) == ("/orders/42", "temporarily_unavailable")
     assert "storage is unavailable (DatabaseError)" in the_one_warning(caplog, state, "c-secret")
+
+
+def test_a_session_storage_that_cannot_be_read(client: Client, caplog: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No session, so no return URL known: the failure URL, and nothing written back."""
+    from django.contrib.sessions.backends.base import SessionBase
+
+    state = start(client)
+
+    def down(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise DatabaseError("the session storage is down")
+
+    monkeypatch.setattr(SessionBase, "_session", property(down))  # whatever the engine
+    response = client.get("/oidc/callback/", {"code": "c-secret", "state": state})
+    assert error_of(response) == ("/login-failed/", "temporarily_unavailable")
+    assert "storage is unavailable (DatabaseError)" in the_one_warning(caplog, state, "c-secret")
+    assert settings.SESSION_COOKIE_NAME not in response.cookies  # nothing written back
 
 
 def test_a_login_that_works_goes_to_its_return_url(client: Client, provider: Any, caplog: Any) -> None:
