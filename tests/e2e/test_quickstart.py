@@ -13,7 +13,8 @@ On the way, the docs' ``bff()`` is held to its rule: a remote API's own 401
 (``invalid_token``: the provider no longer knows the token) is shown, not
 answered with a login; the BFF's own ``not_authenticated`` (nobody logged in)
 and ``session_expired`` (the provider refused the refresh) take the browser to
-``/bff/login``, once.
+``/bff/login``, once; a page that a failed login sent back with ``?error=`` does not
+go to the login again.
 """
 
 from __future__ import annotations
@@ -230,5 +231,10 @@ def test_log_in_call_the_api_log_out(demo: Demo, site: Site) -> None:
             assert logins.count == 3
             anonymous = context.request.get(site.url + "bff/user", headers={"X-CSRF": "1"})
             assert anonymous.status == 401 and anonymous.json() == {"error": "not_authenticated"}
+
+            # 6. A login that failed comes back with ?error=: bff() leaves it to the page, no new login.
+            page.goto(site.url + "?error=access_denied")
+            page.wait_for_load_state()
+            stays(page, logins, 3)
         finally:
             browser.close()
