@@ -212,6 +212,7 @@ PUBLIC = {
         "settings_routes",
         *HEADER_POLICY,
     },
+    "django_bff.proxy.dpop": {"call_with_proof"},
     "django_bff.proxy.headers": HEADER_POLICY,
     "django_bff.proxy.paths": {"build_upstream_url"},
     "django_bff.proxy.routes": {"ROUTE_KEYS", "RemoteAPIRoute", "parse_remote_apis"},

@@ -77,3 +77,15 @@ def test_in_the_logout_form_too_only_the_id_token_hint_field_is_excepted() -> No
     [(_, text)] = leaks.RECORDED
     leaks.clear()
     assert text.count(jwt) == 1 and 'name="id_token_hint" value="(id_token_hint)"' in text
+
+
+def test_it_knows_a_dpop_keys_private_members() -> None:
+    from tests.support.dpop_tokens import bound_token, private_d
+
+    token = bound_token().user_token()
+    guard = LeakGuard()
+    guard.add_token(token)
+    guard.emit(record("the key's public half %s", '{"kty": "EC", "crv": "P-256"}'))
+    assert guard.leaks() == []
+    guard.emit(record("oops %s", private_d(token.dpop_jwk or "")))
+    assert len(guard.leaks()) == 1

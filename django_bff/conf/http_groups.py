@@ -288,3 +288,12 @@ class Proxy:
         ),
         exclusive=True,
     )
+    DPOP_REPLAY_MAX_BODY = Integer(
+        64 * 1024,
+        (
+            "The largest request body the proxy keeps in memory so that it can send a DPoP call once "
+            "more when the remote API asks for a new nonce."
+        ),
+        unit="bytes",
+        default_doc="``65536`` (64 KiB)",
+    )

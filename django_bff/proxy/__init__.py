@@ -38,7 +38,10 @@ A call goes through these steps, in order, and stops at the first that fails
    the API gives no Content-Type) and body come back as they are, 401 and 403
    included. Redirects are not followed. The headers both ways are
    :mod:`django_bff.proxy.headers`, the pool and the streamed bodies
-   :mod:`django_bff.proxy.transport`.
+   :mod:`django_bff.proxy.transport`. A DPoP token's call carries a fresh
+   proof and the API's nonce, and is sent once more when the API asks for a
+   new nonce and its body is small enough to send twice
+   (:mod:`django_bff.proxy.dpop`).
 
 The view that runs these steps, :class:`RemoteAPIView`, and the helpers that
 make its routes, :func:`remote_api` and :func:`settings_routes`, are in
@@ -50,6 +53,12 @@ by ``tests/proxy/test_budget.py``): the session (one cache round trip, or one
 SQL query with database sessions), the token record (one more), the upstream
 call; no user row (the session proves the login:
 :func:`django_bff.sessions.session_login`), no write, no lock, no token request.
+
+A call with a DPoP-bound token (:mod:`django_bff.proxy.dpop`) costs one cache
+round trip more, the API's remembered nonce, and a proof signed in memory;
+a write only when the API gives a new nonce, and one more upstream call when
+it refuses the nonce sent (once per nonce lifetime, not per call). A bearer
+call never reads a nonce.
 
 Header sets are computed once (module constants of
 :mod:`django_bff.proxy.headers`; the one holding the anti-forgery header once

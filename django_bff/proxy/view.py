@@ -35,6 +35,7 @@ from django_bff.exceptions import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from django_bff.proxy.dpop import call_with_proof
 from django_bff.proxy.headers import _copy_response_headers, _upstream_headers, validate_forward_headers
 from django_bff.proxy.paths import _loggable, _raw_path, _validate_target, build_upstream_url
 from django_bff.proxy.transport import (
@@ -194,14 +195,15 @@ class RemoteAPIView(View):
     def call_upstream(
         self, request: HttpRequest, method: str, url: str, result: Any, length: int, chunk_size: int
     ) -> urllib3.HTTPResponse:
-        """The upstream call, and one more with the API's DPoP nonce when it asks for one."""
-        upstream = self.send(request, method, url, result, length, chunk_size)
-        nonce = dpop.wants_nonce(upstream.status, upstream.headers) if isinstance(result, DPoPTokenResult) else None
-        if nonce is not None and not length:
-            # RFC 9449 section 9: the API wants a nonce in the proof; one more try.
-            _finish(upstream, False)
-            upstream = self.send(request, method, url, result, length, chunk_size, nonce)
-        return upstream
+        """The upstream call; a DPoP call with the API's nonce, and one retry when it asks for a new one."""
+        if isinstance(result, DPoPTokenResult):
+            return call_with_proof(
+                request,
+                url,
+                length,
+                lambda nonce, content: self.send(request, method, url, result, length, chunk_size, nonce, content),
+            )
+        return self.send(request, method, url, result, length, chunk_size)
 
     def _log(self, request: HttpRequest, method: str, url: str, status: int, started: float) -> None:
         if logger.isEnabledFor(logging.INFO):  # the URL is rebuilt without its query only when it is logged
@@ -245,10 +247,14 @@ class RemoteAPIView(View):
         length: int,
         chunk_size: int,
         nonce: str | None = None,
+        content: bytes | None = None,
     ) -> urllib3.HTTPResponse:
+        """One upstream call; ``content`` is the body when it was read whole (else it is streamed)."""
         headers = _upstream_headers(request, _token_headers(result, method, url, nonce), self.forward_headers)
         telemetry.inject(headers)  # the upstream span's W3C traceparent, when there is one
-        body = _Body(request, length, max(chunk_size, _UPLOAD_CHUNK)) if length else None
+        body: Any = content
+        if content is None and length:
+            body = _Body(request, length, max(chunk_size, _UPLOAD_CHUNK))
         if body is not None:
             headers["Content-Length"] = str(length)  # sent as is, never chunked
         try:

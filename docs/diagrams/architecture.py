@@ -77,6 +77,7 @@ LAYERS: list[tuple[str, str, list[str]]] = [
             "proxy.paths",
             "proxy.headers",
             "proxy.transport",
+            "proxy.dpop",
             "retrievers",
             "http",
             "responses",

@@ -100,6 +100,27 @@ def test_a_call_that_needs_no_refresh(
     assert upstream.last["headers"]["authorization"] == f"Bearer {fresh_token().access_token}"
 
 
+def test_a_dpop_call_reads_the_apis_nonce_and_nothing_more(
+    settings: Any, counted: None, route: str, user: Any, upstream: Upstream, django_assert_num_queries: Any
+) -> None:
+    """A DPoP call costs one cache round trip more than a bearer call (the nonce); no write, no query."""
+    from tests.support.dpop_tokens import bound_token
+
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    settings.BFF = {**settings.BFF, "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.CacheTokenStore"}}
+    client = Client()
+    bound = bound_token()
+    bff_login(client, user, bound.user_token())
+    proxied(client, route)
+    counting_cache.CALLS.clear()
+    with django_assert_num_queries(0):
+        proxied(client, route)
+    assert counting_cache.round_trips() == 2, dict(counting_cache.CALLS)  # the session, the API's nonce
+    assert counting_cache.writes() == 0
+    assert upstream.last["headers"]["authorization"] == f"DPoP {bound.access_token}"
+    assert upstream.last["headers"]["dpop"]
+
+
 def test_without_an_index_that_finds_users_the_user_is_loaded(
     settings: Any, route: str, user: Any, django_assert_num_queries: Any
 ) -> None:

@@ -7,6 +7,7 @@ and for anything shaped like a JWT.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -45,6 +46,13 @@ class LeakGuard(logging.Handler):
     def add_token(self, token: Any) -> None:
         for name in ("access_token", "refresh_token", "identity_token"):
             self.add(getattr(token, name, None))
+        self.add_key(getattr(token, "dpop_jwk", None))
+
+    def add_key(self, private_jwk: str | None) -> None:
+        """A DPoP key's private members (``d``...), which must never leave the BFF."""
+        if private_jwk:
+            members = json.loads(private_jwk)
+            self.add(*(str(members[m]) for m in ("d", "p", "q", "dp", "dq", "qi", "k") if m in members))
 
     def leaks(self) -> list[str]:
         """Each log record and recorded response that shows a token value or a JWT."""
