@@ -244,6 +244,11 @@ def _make_handler(api: ResourceAPI) -> type[BaseHTTPRequestHandler]:
             split = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length > 0 else b""
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+                self.rfile.readline()
 
             token: str | None = None
             authorization = self.headers.get("Authorization", "")
