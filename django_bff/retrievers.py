@@ -301,7 +301,7 @@ class TokenExchangeAccessTokenRetriever(DefaultAccessTokenRetriever):
         data = self.exchange_parameters(context, subject.token.access_token)
         exchanged = exchange_token(subject.token.access_token, data, self.client)
         if exchanged.token is not None:
-            return BearerTokenResult(exchanged.token.access_token)
+            return result_from_token(exchanged)  # DPoP when the exchanged token is bound to a key it carries
         if exchanged.error is TokenError.TOKEN_SERVICE_ERROR:
             # The provider refused the exchange: a new login would not change that.
             return AccessTokenRetrievalError("token_exchange_failed", 502)

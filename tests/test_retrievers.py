@@ -64,3 +64,36 @@ def test_resolution_and_patterns(settings: Any) -> None:
     assert retriever_class_for(None, "/api/a/x") is RouteRetriever
     assert retriever_class_for(None, "/api/b/x") is DefaultAccessTokenRetriever
     assert retriever_class_for(DefaultAccessTokenRetriever, "/api/a/x") is DefaultAccessTokenRetriever
+
+
+@pytest.mark.django_db
+def test_the_default_retriever_gives_a_dpop_result_for_a_sessions_bound_token(user: Any) -> None:
+    from tests.support.dpop_tokens import bound_token
+    from tests.support.token_sessions import Session
+
+    bound = bound_token()
+    session = Session(user, bound.user_token())
+    context = AccessTokenRetrievalContext(request=session.request(), local_path="/api/x", api_address="https://a/")
+    assert DefaultAccessTokenRetriever().get_access_token(context) == DPoPTokenResult(
+        bound.access_token, bound.private_jwk
+    )
+
+
+@pytest.mark.django_db
+def test_an_exchanged_token_bound_to_a_key_it_carries_is_sent_with_proofs(user: Any, monkeypatch: Any) -> None:
+    from django_bff import retrievers
+    from django_bff.testing import sample_token
+    from django_bff.tokens import ClientToken
+    from tests.support.dpop_tokens import bound_token
+    from tests.support.token_sessions import Session
+
+    exchanged = bound_token("exchanged")
+
+    def exchange(subject: str, data: dict[str, str], client: str = "default") -> TokenResult:
+        return TokenResult(ClientToken(exchanged.access_token, "DPoP", dpop_jwk=exchanged.private_jwk))
+
+    monkeypatch.setattr(retrievers, "exchange_token", exchange)
+    session = Session(user, sample_token(1))
+    context = AccessTokenRetrievalContext(request=session.request(), local_path="/api/x", api_address="https://a/")
+    result = retrievers.TokenExchangeAccessTokenRetriever().get_access_token(context)
+    assert result == DPoPTokenResult(exchanged.access_token, exchanged.private_jwk)

@@ -97,6 +97,10 @@ def test_retrievers_that_differ_in_resource_do_not_share_tokens(user: Any) -> No
     assert Orders().get_access_token(context(session.request())) == BearerTokenResult("exchanged-orders-XXXXXXXX")
     responses.replace(responses.POST, TOKEN_URL, json={"access_token": "exchanged-billing-XXXXXXXX", "expires_in": 300})
     assert Billing().get_access_token(context(session.request())) == BearerTokenResult("exchanged-billing-XXXXXXXX")
+    assert [parse_qs(call.request.body)["resource"] for call in responses.calls] == [
+        [Orders.resource],
+        [Billing.resource],
+    ]
 
 
 @responses.activate
