@@ -178,3 +178,20 @@ def test_a_dpop_nonce_on_a_200_replaces_the_remembered_one(dpop_browser: Browser
     for n in range(4):
         assert dpop_browser.call("GET", f"/api/dpop/{n}").status_code == 200
     assert api.nonce_refusals == 1 and nonce_for(origin_scope(api.url)) == api.nonce
+
+
+def test_under_asgi_too(dpop_browser: Browser, api: ResourceAPI, async_client: Any) -> None:
+    from asgiref.sync import async_to_sync
+
+    api.demand_nonces()
+    async_client.cookies = dpop_browser.client.cookies
+
+    async def fetch(n: int) -> int:
+        response = await async_client.post(
+            f"/api/dpop/{n}", data=b"{}", content_type="application/json", headers={"X-CSRF": "1"}
+        )
+        b"".join([chunk async for chunk in response.streaming_content])
+        return int(response.status_code)
+
+    assert [async_to_sync(fetch)(n) for n in range(3)] == [200] * 3
+    assert api.nonce_refusals == 1 and [r["body"] for r in api.requests] == [b"{}"] * 4
