@@ -51,7 +51,7 @@ RUNTIME_EXTRAS = ("drf", "otel", "redis")
 #: Top-level directories of the checkout that no distribution may ship.
 NOT_SHIPPED = ("tests", "example_project")
 #: What an sdist holds besides the package (setuptools writes PKG-INFO and the egg-info).
-SDIST_EXTRAS = ("MANIFEST.in", "PKG-INFO", "README.md", "pyproject.toml", "setup.cfg")
+SDIST_EXTRAS = ("LICENSE", "MANIFEST.in", "PKG-INFO", "README.md", "pyproject.toml", "setup.cfg")
 BYTECODE = ("__pycache__",)
 
 
