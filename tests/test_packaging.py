@@ -70,7 +70,7 @@ def test_a_wheel_missing_a_file_or_shipping_another_is_refused() -> None:
 def test_an_sdist_with_the_tests_is_refused() -> None:
     problems = script()["sdist_problems"]
     expected = {"django_bff/__init__.py"}
-    base = ["MANIFEST.in", "PKG-INFO", "README.md", "pyproject.toml", "setup.cfg", "django_bff/__init__.py"]
+    base = ["LICENSE", "MANIFEST.in", "PKG-INFO", "README.md", "pyproject.toml", "setup.cfg", "django_bff/__init__.py"]
     assert problems([f"django_bff-1.0/{name}" for name in base], expected) == []
     assert problems([f"django_bff-1.0/{name}" for name in [*base, "tests/test_views.py"]], expected) == [
         "the sdist ships tests/test_views.py"
