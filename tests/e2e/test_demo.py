@@ -217,6 +217,10 @@ def test_log_in_call_both_apis_refresh_log_out(demo: Demo) -> None:
             page.get_by_test_id("login").click()
             page.wait_for_url(re.compile(r"^http://localhost:\d+/idp/login/"))
 
+            # A login that failed comes back with ?error=: the page says so.
+            page.goto(demo.url + "?error=access_denied")
+            page.get_by_test_id("status").filter(has_text="the login came back with error=access_denied").wait_for()
+
             # No token ever reached the browser: not in a page, a URL, a cookie or storage.
             tokens = demo.issued_tokens()
             assert not [t for t in tokens for r in requested if t in r.url]

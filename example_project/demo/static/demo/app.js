@@ -11,6 +11,8 @@ const hashes = new Map(); // window of text -> its SHA-256 prefix (computed once
 let logoutUrl = null;
 let sessionEndsAt = null;
 let tokenEndsAt = null;
+// A login that failed comes back with ?error= (access_denied, login_required, login_failed...).
+const loginError = new URLSearchParams(location.search).get("error");
 
 async function get(url, options = {}) {
   const response = await fetch(url, { headers: HEADERS, ...options });
@@ -33,7 +35,9 @@ async function loadUser() {
   if (response.status === 401) {
     logoutUrl = null;
     sessionEndsAt = null;
-    $("status").textContent = "Not signed in";
+    $("status").textContent = loginError
+      ? `Not signed in (the login came back with error=${loginError})`
+      : "Not signed in";
     $("claims").textContent = "401 " + JSON.stringify(await response.json());
     $("login").hidden = false;
     $("logout").hidden = true;
