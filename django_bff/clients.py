@@ -16,6 +16,7 @@ application token. No I/O.
                 "ISSUER": "https://idp.example.com",  # or "TOKEN_ENDPOINT": "https://..."
                 "SCOPE": "billing.read",
                 "RESOURCE": "https://billing.example.com",
+                "DPOP": True,  # DPoP-bound tokens (docs/dpop); default False
             },
         },
     }
@@ -23,7 +24,8 @@ application token. No I/O.
 ``"default"`` is the OIDC client itself (mozilla-django-oidc's client id and
 secret, the provider's token endpoint) unless ``CLIENTS`` defines it. A client
 with neither ``ISSUER`` nor ``TOKEN_ENDPOINT`` uses the OIDC provider's token
-endpoint.
+endpoint. The OIDC client uses DPoP when ``BFF["DPOP"]`` is on; a named client
+when its ``"DPOP"`` is ``True`` (:func:`dpop_options`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from django_bff.backchannel import get_discovery_document, get_endpoint
 from django_bff.conf import bff_settings, per_settings
 from django_bff.conf.kinds import is_http_url
 from django_bff.conf.problems import Parsed, Problem
+from django_bff.conf.references import DPoPOptions
 from django_bff.exceptions import BFFImproperlyConfigured
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "AUTH_METHODS",
     "SECRET_METHODS",
     "CLIENT_KEYS",
+    "dpop_options",
 ]
 
 #: The client authentication methods this release can send.
@@ -55,7 +59,17 @@ AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "private_
 #: The methods that authenticate with the client secret.
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 CLIENT_KEYS = frozenset(
-    {"CLIENT_ID", "CLIENT_SECRET", "AUTH_METHOD", "ISSUER", "TOKEN_ENDPOINT", "SCOPE", "RESOURCE", "ASSERTION_SERVICE"}
+    {
+        "CLIENT_ID",
+        "CLIENT_SECRET",
+        "AUTH_METHOD",
+        "ISSUER",
+        "TOKEN_ENDPOINT",
+        "SCOPE",
+        "RESOURCE",
+        "ASSERTION_SERVICE",
+        "DPOP",
+    }
 )
 
 
@@ -71,6 +85,8 @@ class ClientConfig:
     resource: str | None = None
     #: False for the OIDC client: its endpoint comes from OIDC_OP_TOKEN_ENDPOINT first.
     discover: bool = True
+    #: True: its token requests carry DPoP proofs and its tokens are bound (RFC 9449).
+    dpop: bool = False
 
     def endpoint(self) -> str:
         """The token endpoint: explicit, else the issuer's discovery document, else the OIDC provider's."""
@@ -100,6 +116,7 @@ def _oidc_client() -> ClientConfig:
         auth_method=method,
         issuer=bff_settings.AUTHORITY,  # the audience of its assertions, when asked for
         discover=False,
+        dpop=bff_settings.DPOP is not None,
     )
 
 
@@ -133,8 +150,14 @@ def parse_clients(user: Mapping[str, object]) -> Parsed[ClientConfig]:
 def _problems(name: str, entry: object, has_service: bool, has_cert: bool) -> list[Problem]:
     """The problems of the client ``name``: each message is short and the same for every client, its hint names it."""
     where = 'BFF["CLIENTS"]'
-    if not isinstance(entry, dict) or not entry.get("CLIENT_ID") or set(entry) - CLIENT_KEYS:
-        hint = f"{name!r} needs a CLIENT_ID, and no key but " + ", ".join(sorted(CLIENT_KEYS)) + "."
+    if (
+        not isinstance(entry, dict)
+        or not entry.get("CLIENT_ID")
+        or set(entry) - CLIENT_KEYS
+        or not isinstance(entry.get("DPOP", False), bool)
+    ):
+        keys = ", ".join(sorted(CLIENT_KEYS))
+        hint = f"{name!r} needs a CLIENT_ID, and no key but {keys} (DPOP: True or False)."
         return [Problem("django_bff.E049", f"{where}: a client is malformed.", hint)]
     problems: list[Problem] = []
     method = entry.get("AUTH_METHOD", "client_secret_basic")
@@ -168,6 +191,7 @@ def _client(name: str, entry: dict[str, Any]) -> ClientConfig:
         token_endpoint=entry.get("TOKEN_ENDPOINT"),
         scope=entry.get("SCOPE"),
         resource=entry.get("RESOURCE"),
+        dpop=entry.get("DPOP", False) is True,
     )
 
 
@@ -203,3 +227,10 @@ def get_client(name: str = "default") -> ClientConfig:
 def client_names() -> set[str]:
     clients, broken = _named_clients()
     return {"default"} | set(clients) | set(broken)
+
+
+def dpop_options(client: ClientConfig) -> DPoPOptions | None:
+    """How ``client`` uses DPoP (``BFF["DPOP"]``'s options, else the defaults), or None when it does not."""
+    if not client.dpop:
+        return None
+    return bff_settings.DPOP or DPoPOptions()

@@ -27,7 +27,7 @@ import jwt
 
 from django_bff.clock import clock
 
-__all__ = ["make_proof", "wants_nonce", "jwk_thumbprint"]
+__all__ = ["make_proof", "wants_nonce", "jwk_thumbprint", "KEY_ALGORITHMS", "new_key", "public_jwk"]
 
 _PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 _DEFAULT_ALG = {"EC": "ES256", "RSA": "PS256", "OKP": "EdDSA"}
@@ -80,3 +80,34 @@ def jwk_thumbprint(jwk_json: str) -> str:
         raise ValueError("unsupported key type")
     canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
     return _b64(hashlib.sha256(canonical.encode()).digest())
+
+
+# --- keys: the token service binds tokens to them (django_bff.handoff, django_bff.token_manager) ---
+
+#: The algorithms a DPoP key can be made for (``BFF["DPOP"]["ALGORITHM"]``), each with what makes its key.
+KEY_ALGORITHMS = ("ES256", "PS256", "RS256", "EdDSA")
+
+
+def new_key(alg: str = "ES256") -> str:
+    """A new private key for ``alg``, as a JWK in JSON (with its ``alg``). Keep it encrypted: it holds ``d``."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+    if alg == "ES256":
+        text = ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()))
+    elif alg in ("PS256", "RS256"):
+        text = RSAAlgorithm.to_jwk(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    elif alg == "EdDSA":
+        text = OKPAlgorithm.to_jwk(ed25519.Ed25519PrivateKey.generate())
+    else:
+        raise ValueError(f"no DPoP key for the algorithm {alg!r}; use one of {', '.join(KEY_ALGORITHMS)}")
+    jwk: dict[str, Any] = json.loads(text)
+    jwk.pop("key_ops", None)  # PyJWT names the private key's use; the public half in a proof must not
+    jwk["alg"] = alg
+    return json.dumps(jwk, separators=(",", ":"))
+
+
+def public_jwk(private_jwk: str) -> dict[str, Any]:
+    """The public half of a private JWK (JSON): what a proof's header carries."""
+    jwk: dict[str, Any] = json.loads(private_jwk)
+    return {k: v for k, v in jwk.items() if k not in _PRIVATE_MEMBERS}

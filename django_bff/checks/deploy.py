@@ -2,8 +2,10 @@
 
 In the data flow: the concern of :mod:`django_bff.checks` registered with
 ``deploy=True`` and tagged ``security``: ``/bff/diagnostics`` turned on
-outside ``DEBUG`` (``E040``); and what logout cannot do at the provider when
-only the discovery document can say (``W020``, ``W021``).
+outside ``DEBUG`` (``E040``); what logout cannot do at the provider when
+only the discovery document can say (``W020``, ``W021``); and DPoP with an
+algorithm the discovery document's ``dpop_signing_alg_values_supported``
+leaves out (``E055``: the provider would refuse every proof).
 
 The discovery document is read here only, never by the checks that run at
 every ``runserver`` and ``migrate``: with ``BFF["AUTHORITY"]`` set and no
@@ -45,16 +47,30 @@ def check_deploy(app_configs: Sequence[AppConfig] | None = None, **kwargs: objec
                 id="django_bff.E040",
             )
         )
-    return messages + _check_discovered_endpoints(user)
+    return messages + _check_discovery(user)
 
 
-def _check_discovered_endpoints(user: dict[str, object]) -> list[CheckMessage]:
+def _check_discovery(user: dict[str, object]) -> list[CheckMessage]:
     authority = BFFSettings.AUTHORITY.value_or_default(user)
     if not authority:
         return []  # the configuration check says it (W020, W021)
     document = _discovery_document(str(authority))
     if document is None:
         return []
+    return _check_discovered_endpoints(user, document) + _check_dpop_algorithm(user, document)
+
+
+def _check_dpop_algorithm(user: dict[str, object], document: dict[str, Any]) -> list[CheckMessage]:
+    """``E055``: the provider lists the DPoP algorithms it takes, and not ours."""
+    options = BFFSettings.DPOP.value_or_default(user)
+    supported = document.get("dpop_signing_alg_values_supported")
+    if options is None or not isinstance(supported, list) or options.algorithm in supported:
+        return []
+    hint = f'It takes {", ".join(map(str, supported))}: set BFF["DPOP"] = {{"ALGORITHM": ...}} to one of them.'
+    return [Error('The provider does not take BFF["DPOP"]\'s algorithm.', hint=hint[:300], id="django_bff.E055")]
+
+
+def _check_discovered_endpoints(user: dict[str, object], document: dict[str, Any]) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     revoking = BFFSettings.REVOKE_REFRESH_TOKEN_ON_LOGOUT.value_or_default(user) is True
     if (

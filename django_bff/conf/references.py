@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from cryptography.fernet import Fernet
 
@@ -30,6 +31,9 @@ __all__ = [
     "OptionalService",
     "ListSetting",
     "DictSetting",
+    "DPOP_ALGORITHMS",
+    "DPoPOptions",
+    "DPoPSetting",
 ]
 
 
@@ -197,3 +201,55 @@ class DictSetting(Setting[Mapping[str, object]]):
 
     def valid(self, value: object) -> bool:
         return isinstance(value, Mapping)
+
+
+# --- DPoP (RFC 9449) ------------------------------------------------------------------------------
+
+#: The algorithms of the keys DPoP proofs are signed with (:data:`django_bff.dpop.KEY_ALGORITHMS`).
+DPOP_ALGORITHMS = ("ES256", "PS256", "RS256", "EdDSA")
+_DPOP_OPTIONS = ("ALGORITHM", "ACCEPT_BEARER")
+
+
+@dataclass(frozen=True)
+class DPoPOptions:
+    """``BFF["DPOP"]`` read: the algorithm of the keys made, and whether a bearer answer is taken."""
+
+    #: The algorithm of every key made for DPoP (the sessions' and the named clients').
+    algorithm: str = "ES256"
+    #: True: a provider that answers a DPoP request with a bearer token is logged and its token kept.
+    accept_bearer: bool = False
+
+
+class DPoPSetting(Setting[DPoPOptions | None]):
+    """``False``/``None`` (off), ``True`` (the defaults) or a dict of options; read as :class:`DPoPOptions` or None."""
+
+    default_id = "django_bff.E053"
+    type_doc = "``False``, ``True`` or a dict of options (``ALGORITHM``, ``ACCEPT_BEARER``)"
+
+    def typed(self, value: object) -> bool:
+        return self.valid(value)  # an unknown algorithm would fail at the first login: refuse it when read
+
+    def valid(self, value: object) -> bool:
+        return not self.check(value)
+
+    def check(self, value: object) -> list[Problem]:
+        if value is None or isinstance(value, bool):
+            return []
+        options = ", ".join(_DPOP_OPTIONS)
+        if not isinstance(value, Mapping) or set(value) - set(_DPOP_OPTIONS):
+            hint = f"Use True, False or a dict of some of {options}; got {value!r}."[:300]
+            return [Problem(self.check_id, f"{self.where} must be True, False or a dict of options.", hint)]
+        if not isinstance(value.get("ACCEPT_BEARER", False), bool):
+            return [Problem(self.check_id, f"{self.where}: ACCEPT_BEARER must be True or False.", "Got a non-bool.")]
+        algorithm = value.get("ALGORITHM", "ES256")
+        if algorithm not in DPOP_ALGORITHMS:
+            hint = f"Got {algorithm!r}; use one of {', '.join(DPOP_ALGORITHMS)}."
+            return [Problem("django_bff.E054", f"{self.where} names an unknown ALGORITHM.", hint)]
+        return []
+
+    def convert(self, value: object) -> DPoPOptions | None:
+        if not value:
+            return None
+        if not isinstance(value, Mapping):
+            return DPoPOptions()
+        return DPoPOptions(str(value.get("ALGORITHM", "ES256")), bool(value.get("ACCEPT_BEARER", False)))

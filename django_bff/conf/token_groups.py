@@ -19,6 +19,7 @@ from django_bff.conf.kinds import (
 from django_bff.conf.references import (
     Backend,
     ClientCert,
+    DPoPSetting,
     FernetKeys,
     ImportString,
     TLSVerify,
@@ -166,4 +167,12 @@ class TokenService:
             " most once per this many seconds per JWKS URL, so that tokens with made-up key ids cannot "
             "make it hammer the provider."
         ),
+    )
+    DPOP = DPoPSetting(
+        False,
+        (
+            "DPoP (RFC 9449) for the OIDC client: every token request carries a proof, and the tokens it "
+            "gets are bound to a key of the session's (to a key of the client's for client credentials)."
+        ),
+        see=("django_bff.E054", "django_bff.E055"),
     )

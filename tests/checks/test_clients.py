@@ -19,10 +19,16 @@ def test_E025_clients_not_a_dict(bff: Any) -> None:
         {"billing": "id"},
         {"billing": {"CLIENT_SECRET": "s"}},
         {"billing": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "COLOUR": "red"}},
+        {"billing": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "DPOP": "yes"}},
     ],
 )
 def test_E049_malformed_client(bff: Any, clients: Any) -> None:
     assert "django_bff.E049" in bff(CLIENTS=clients)
+
+
+def test_a_client_may_opt_in_to_dpop(bff: Any) -> None:
+    found = bff(CLIENTS={"billing": {"CLIENT_ID": "b", "CLIENT_SECRET": "s", "DPOP": True}})
+    assert not [i for i in found if "E0" in i]
 
 
 @pytest.mark.parametrize("key, value", [("ISSUER", "idp.example"), ("TOKEN_ENDPOINT", "/token")])

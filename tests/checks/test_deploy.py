@@ -1,4 +1,4 @@
-"""The deployment check (:mod:`django_bff.checks.deploy`): the endpoints logout needs, as discovery names them.
+"""The deployment check (:mod:`django_bff.checks.deploy`): logout's endpoints and DPoP's algorithms in discovery.
 
 ``manage.py check --deploy`` alone reads the discovery document (E040 is tested
 with the diagnostics endpoint, in ``tests/test_views.py``).
@@ -87,3 +87,32 @@ def test_the_check_leaves_the_runtimes_cache_alone(provider: Any) -> None:
     assert len(provider.calls) == 1
     get_discovery_document()  # not cached by the check: the runtime asks on its own
     assert len(provider.calls) == 2
+
+
+# --- E055: DPoP ---------------------------------------------------------------------------------
+
+
+def test_E055_the_provider_does_not_take_the_algorithm(settings: Any, provider: Any) -> None:
+    provider.get(DISCOVERY, json={**COMPLETE, "dpop_signing_alg_values_supported": ["ES256", "EdDSA"]})
+    settings.BFF = {**settings.BFF, "DPOP": {"ALGORITHM": "PS256"}}
+    assert ids() == ["django_bff.E055"]
+    settings.BFF = {**settings.BFF, "DPOP": True}  # ES256
+    assert ids() == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"json": COMPLETE},  # lists no algorithms
+        {"body": requests.ConnectionError("down")},  # cannot be reached
+    ],
+)
+def test_E055_needs_a_list_to_compare_with(settings: Any, provider: Any, answer: Any) -> None:
+    provider.get(DISCOVERY, **answer)
+    settings.BFF = {**settings.BFF, "DPOP": {"ALGORITHM": "PS256"}}
+    assert "django_bff.E055" not in ids()
+
+
+def test_E055_not_without_dpop(provider: Any) -> None:
+    provider.get(DISCOVERY, json={**COMPLETE, "dpop_signing_alg_values_supported": ["EdDSA"]})
+    assert ids() == []

@@ -172,6 +172,25 @@ def test_E052_logout_methods(bff: Any, value: str) -> None:
     assert "django_bff.E052" not in bff(LOGOUT_METHOD=value)
 
 
+@pytest.mark.parametrize("value", ["yes", 1, ["ES256"], {"ALG": "ES256"}, {"ACCEPT_BEARER": "no"}])
+def test_E053_bad_dpop(bff: Any, value: Any) -> None:
+    found = bff(DPOP=value)
+    assert "django_bff.E053" in found and "django_bff.E054" not in found
+
+
+@pytest.mark.parametrize("value", ["HS256", "none", "ES384", ""])
+def test_E054_unknown_dpop_algorithm(bff: Any, value: str) -> None:
+    found = bff(DPOP={"ALGORITHM": value})
+    assert "django_bff.E054" in found and "django_bff.E053" not in found
+
+
+@pytest.mark.parametrize(
+    "value", [True, False, None, {}, {"ALGORITHM": "EdDSA"}, {"ALGORITHM": "PS256", "ACCEPT_BEARER": True}]
+)
+def test_dpop_values(bff: Any, value: Any) -> None:
+    assert not {"django_bff.E053", "django_bff.E054"} & set(bff(DPOP=value))
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("USER_CLAIMS", "sub"), ("USER_CLAIMS", [1]), ("USER_CLAIMS_EXCLUDED", None), ("USER_CLAIMS_EXCLUDED", "x")],
