@@ -112,6 +112,7 @@ def encode_client_token(token: ClientToken) -> str:
         "expires_at": _timestamp(token.expires_at),
         "issued_at": _timestamp(token.issued_at),
         "scope": token.scope,
+        "dpop_jwk": token.dpop_jwk,  # DPoP: the key the token is bound to, encrypted with it
     }
     return crypto.encrypt(json.dumps(data).encode())
 
@@ -126,6 +127,7 @@ def decode_client_token(value: object) -> ClientToken | None:
             access_token_type=data.get("access_token_type") or "Bearer",
             expires_at=_moment(data.get("expires_at")),
             scope=data.get("scope"),
+            dpop_jwk=data.get("dpop_jwk"),
             issued_at=_moment(data.get("issued_at")),
         )
     except (crypto.InvalidToken, ValueError, KeyError, TypeError):

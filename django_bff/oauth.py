@@ -17,6 +17,16 @@ Classifies every answer so callers get a value or one of two errors:
 
 Messages and logs name the endpoint, the grant type and the status code, never a
 token, a code, a secret or the response body.
+
+DPoP (RFC 9449): a token request given a key (``dpop_jwk``, a private JWK)
+carries a fresh proof (:func:`django_bff.dpop.make_proof`), with the provider's
+nonce when one is remembered (:mod:`django_bff.dpop_nonces`, per issuer). A
+``use_dpop_nonce`` refusal with a ``DPoP-Nonce`` header is sent once more with
+that nonce (and a new client assertion: they are single use); every
+``DPoP-Nonce`` the provider answers is remembered for the next request. The
+answer's ``token_type`` must then be ``DPoP``: a bearer token is refused
+(:class:`~django_bff.exceptions.TokenServiceError`) unless
+``BFF["DPOP"]["ACCEPT_BEARER"]``, and logged either way.
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ from django_bff.assertions import get_assertion_service
 from django_bff.backchannel import BackchannelResponse, fetch, get_endpoint, note_missing_endpoint
 from django_bff.clients import ClientConfig, get_client
 from django_bff.conf import bff_settings
+from django_bff.dpop import make_proof
+from django_bff.dpop_nonces import issuer_scope, nonce_for, remember_nonce
 from django_bff.exceptions import (
     BFFError,
     BFFImproperlyConfigured,
@@ -94,13 +106,26 @@ def _retry_after(response: BackchannelResponse | None) -> int:
     return int(value) if value.isdigit() and 0 < int(value) <= 3600 else default
 
 
-def _post(endpoint: str, data: dict[str, str], what: str, client: ClientConfig | None = None) -> BackchannelResponse:
+def _post(
+    endpoint: str,
+    data: dict[str, str],
+    what: str,
+    client: ClientConfig | None = None,
+    dpop: tuple[str, str] | None = None,
+    nonce: str | None = None,
+) -> BackchannelResponse:
+    """POST ``data``; with ``dpop`` (the key, the nonce scope), a proof with ``nonce`` (else the one remembered)."""
     auth = _authenticate(data, client, endpoint)
+    headers = {"Accept": "application/json"}
+    if dpop is not None:
+        headers["DPoP"] = make_proof(dpop[0], "POST", endpoint, nonce=nonce or nonce_for(dpop[1]))
     started = time.monotonic()
-    response = fetch("POST", endpoint, what=what, data=data, auth=auth, headers={"Accept": "application/json"})
+    response = fetch("POST", endpoint, what=what, data=data, auth=auth, headers=headers)
     logger.info(
         "%s POST %s -> %s in %.0f ms", what, endpoint, response.status_code, (time.monotonic() - started) * 1000
     )
+    if dpop is not None:
+        remember_nonce(dpop[1], response.headers.get("DPoP-Nonce"))  # any answer's nonce replaces the last
     return response
 
 
@@ -115,19 +140,25 @@ def _check_token_sizes(body: dict[str, Any], what: str) -> None:
 
 
 def token_request(
-    data: dict[str, str], *, endpoint: str | None = None, client: ClientConfig | None = None
+    data: dict[str, str],
+    *,
+    endpoint: str | None = None,
+    client: ClientConfig | None = None,
+    dpop_jwk: str | None = None,
 ) -> dict[str, Any]:
     """POST a token request (RFC 6749 section 3.2) and return the parsed JSON answer.
 
     ``client`` (default: the OIDC client) authenticates the request and, without
-    ``endpoint``, says where it goes. Counted in ``bff.token.requests`` and
-    ``bff.token.request.duration`` (:mod:`django_bff.telemetry`).
+    ``endpoint``, says where it goes. With ``dpop_jwk`` (a private JWK, JSON) the
+    request carries a DPoP proof signed with it and the token is bound to it.
+    Counted in ``bff.token.requests`` and ``bff.token.request.duration``
+    (:mod:`django_bff.telemetry`).
     """
     grant_type = data.get("grant_type", "?")
     started = time.monotonic()
     outcome = "ok"
     try:
-        return _token_request(data, endpoint, client)
+        return _token_request(data, endpoint, client, dpop_jwk)
     except TokenServiceUnavailable as e:
         outcome = "in_doubt" if e.in_doubt else "unavailable"
         raise
@@ -140,13 +171,65 @@ def token_request(
         telemetry.observe("bff.token.request.duration", time.monotonic() - started, attributes)
 
 
-def _token_request(data: dict[str, str], endpoint: str | None, client: ClientConfig | None) -> dict[str, Any]:
+def _token_request(
+    data: dict[str, str], endpoint: str | None, client: ClientConfig | None, dpop_jwk: str | None
+) -> dict[str, Any]:
     endpoint = endpoint or (client.endpoint() if client else get_endpoint("token_endpoint"))
     if not endpoint:
         raise BFFImproperlyConfigured('no token endpoint: set OIDC_OP_TOKEN_ENDPOINT or BFF["AUTHORITY"]')
     grant_type = data.get("grant_type", "?")
     what = f"token request ({grant_type})"
-    response = _post(endpoint, dict(data), what, client)
+    issuer = (client.issuer if client else None) or bff_settings.AUTHORITY or endpoint
+    dpop = (dpop_jwk, issuer_scope(issuer)) if dpop_jwk else None
+    response = _post(endpoint, dict(data), what, client, dpop)
+    body = _answer(response, what)
+    nonce = response.headers.get("DPoP-Nonce")
+    if dpop is not None and body.get("error") == "use_dpop_nonce" and nonce:
+        logger.debug("%s: the provider asks for a DPoP nonce; sending it again with one", what)
+        response = _post(endpoint, dict(data), what, client, dpop, nonce)
+        body = _answer(response, what)
+    if response.status_code != 200:
+        error = body.get("error")
+        if isinstance(error, str) and error:
+            # Only the registered code; the description may echo input and is not logged.
+            code = error if error.replace("_", "").isalnum() else "invalid_error_code"
+            logger.info("%s rejected: %s", what, code)
+            if dpop is not None and code == "invalid_dpop_proof":
+                logger.warning(
+                    "%s: the provider refused the DPoP proof; does it take the key's algorithm? "
+                    "(manage.py check --deploy compares it with the discovery document: django_bff.E055)",
+                    what,
+                )
+            raise TokenRequestRejected(f"{what}: rejected with {code}", error=code)
+        raise TokenServiceError(f"{what}: HTTP {response.status_code} without an OAuth error")
+    if not isinstance(body.get("access_token"), str) or not body["access_token"]:
+        raise TokenServiceUnavailable(f"{what}: the answer has no access_token", retry_after=_retry_after(response))
+    _check_token_sizes(body, what)
+    if dpop is not None:
+        _check_dpop_bound(body, what)
+    return body
+
+
+def _check_dpop_bound(body: dict[str, Any], what: str) -> None:
+    """A request with a proof must get a DPoP token; a bearer one only with ``BFF["DPOP"]["ACCEPT_BEARER"]``."""
+    token_type = str(body.get("token_type") or "")
+    if token_type.lower() == "dpop":
+        return
+    options = bff_settings.DPOP
+    if options is not None and options.accept_bearer:
+        logger.warning("%s: a DPoP proof was sent and the provider answered a %r token; kept", what, token_type)
+        return
+    logger.error(
+        "%s: a DPoP proof was sent and the provider answered a %r token; refused (is DPoP on for the client "
+        'at the provider? BFF["DPOP"]["ACCEPT_BEARER"] takes such tokens)',
+        what,
+        token_type,
+    )
+    raise TokenServiceError(f"{what}: the provider did not bind the token to the DPoP key")
+
+
+def _answer(response: BackchannelResponse, what: str) -> dict[str, Any]:
+    """The JSON object a token-service answer holds; transient errors for 5xx and anything not JSON."""
     if response.status_code >= 500:
         raise TokenServiceUnavailable(f"{what}: HTTP {response.status_code}", retry_after=_retry_after(response))
     try:
@@ -155,17 +238,6 @@ def _token_request(data: dict[str, str], endpoint: str | None, client: ClientCon
         raise TokenServiceUnavailable(f"{what}: the answer is not JSON", retry_after=_retry_after(response)) from None
     if not isinstance(body, dict):
         raise TokenServiceUnavailable(f"{what}: the answer is not a JSON object", retry_after=_retry_after(response))
-    if response.status_code != 200:
-        error = body.get("error")
-        if isinstance(error, str) and error:
-            # Only the registered code; the description may echo input and is not logged.
-            code = error if error.replace("_", "").isalnum() else "invalid_error_code"
-            logger.info("%s rejected: %s", what, code)
-            raise TokenRequestRejected(f"{what}: rejected with {code}", error=code)
-        raise TokenServiceError(f"{what}: HTTP {response.status_code} without an OAuth error")
-    if not isinstance(body.get("access_token"), str) or not body["access_token"]:
-        raise TokenServiceUnavailable(f"{what}: the answer has no access_token", retry_after=_retry_after(response))
-    _check_token_sizes(body, what)
     return body
 
 

@@ -30,6 +30,18 @@ def test_client_tokens_round_trip_encrypted() -> None:
     assert decode_client_token(encode_client_token(unknown)) == unknown
 
 
+def test_a_client_tokens_dpop_key_is_kept_with_it_encrypted() -> None:
+    import json
+
+    from django_bff.dpop import new_key
+
+    key = new_key()
+    token = ClientToken("app-AAAAAAAAAA", "DPoP", dpop_jwk=key)
+    text = encode_client_token(token)
+    assert json.loads(key)["d"] not in text
+    assert decode_client_token(text) == token
+
+
 @pytest.mark.parametrize("value", [None, 7, b"f:bytes", "f:garbage", "p:bm90IGpzb24", "p:e30"])
 def test_what_cannot_be_read_is_absent(value: Any, caplog: Any) -> None:
     caplog.set_level(logging.WARNING)

@@ -19,6 +19,10 @@ its refresh window opens: client-credentials tokens and exchanged tokens
 read again, send the token request, cache the answer, release. Failures are
 never cached.
 
+With DPoP (the client's ``dpop_options``), each application token is bound
+to a key kept in its cache entry, encrypted with it; a renewal reuses the key
+of the entry it replaces, else makes one (:func:`django_bff.dpop.new_key`).
+
 Expiry counts from when the token request was sent; a token is renewed
 ``BFF["REFRESH_BEFORE_EXPIRATION"]`` seconds before it expires, or at half
 its lifetime when that comes first (:func:`needs_refresh`, logged once per
@@ -35,10 +39,11 @@ from dataclasses import dataclass, field
 from django.core.cache import BaseCache, caches
 
 from django_bff import oauth, telemetry
-from django_bff.clients import ClientConfig
+from django_bff.clients import ClientConfig, dpop_options
 from django_bff.clock import clock
 from django_bff.codecs import decode_client_token, encode_client_token
 from django_bff.conf import bff_settings
+from django_bff.dpop import new_key
 from django_bff.exceptions import TokenServiceError, TokenServiceUnavailable
 from django_bff.faults import is_storage_error
 from django_bff.locks import CacheLock, Polling, Waited
@@ -165,7 +170,7 @@ def cached_token_flow(request: CachedTokenRequest, force_renewal: bool = False) 
         found = yield from reread()  # another worker may have finished just before we took the lock
         if found is not None:
             return found
-        return (yield from _request(request, cache, before))
+        return (yield from _request(request, cache, before, seen.dpop_jwk if seen else None))
     finally:
         yield from call(lock.release, lock.arelease)
 
@@ -175,11 +180,15 @@ def _count(request: CachedTokenRequest, result: str) -> None:
         telemetry.record(request.cache_metric, {"bff.cache.result": result})
 
 
-def _request(request: CachedTokenRequest, cache: BaseCache, before: float) -> Flow[TokenResult]:
+def _request(
+    request: CachedTokenRequest, cache: BaseCache, before: float, previous_key: str | None
+) -> Flow[TokenResult]:
     """Ask the token service, and cache what it answers until the token's refresh window opens."""
+    options = dpop_options(request.client)
+    key = (previous_key or new_key(options.algorithm)) if options is not None else None
     sent_at = clock.now()
     try:
-        response = yield from network(oauth.token_request, request.data, client=request.client)
+        response = yield from network(oauth.token_request, request.data, client=request.client, dpop_jwk=key)
     except TokenServiceUnavailable as e:
         retry_after = e.retry_after or bff_settings.RETRY_AFTER
         return TokenResult(error=TokenError.TOKEN_SERVICE_UNAVAILABLE, retry_after=retry_after)
@@ -190,6 +199,7 @@ def _request(request: CachedTokenRequest, cache: BaseCache, before: float) -> Fl
         access_token_type=str(response.get("token_type") or "Bearer"),
         expires_at=expires_at_from_response(response, sent_at),
         scope=response.get("scope") or request.scope,
+        dpop_jwk=key,
         issued_at=sent_at,
     )
     timeout = _cache_lifetime(token, before, request.keep_unknown_expiry)

@@ -23,6 +23,9 @@ and processes. A refresh (:func:`refresh_flow`) goes:
 3. *the request* (:meth:`Refresh.ask`), after reading the store again under the
    lock, with the session's latest refresh token. ``invalid_grant`` ends the
    session; other failures keep the tokens and the session.
+   With DPoP, the request carries a proof signed with the session's key
+   (``UserToken.dpop_jwk``, kept with the tokens since the login): the new
+   token stays bound to that key.
 4. *the writes* (:meth:`Refresh.write`): the new token; a rotated refresh
    token goes to the session's own token, and only there (two copies would be
    one too many with a provider that revokes the grant when a rotated token is
@@ -285,7 +288,9 @@ class Refresh:
         logger.debug("refreshing the access token")
         sent_at = clock.now()  # expires_in counts from about when the provider got the request
         try:
-            response = yield from network(oauth.token_request, _refresh_data(grant, self.parameters))
+            # DPoP: the session's key signs the proof, so the new token is bound to the same key.
+            data = _refresh_data(grant, self.parameters)
+            response = yield from network(oauth.token_request, data, dpop_jwk=grant.dpop_jwk)
         except TokenRequestRejected as e:
             return (yield from self.rejected(e))
         except TokenServiceUnavailable as e:
@@ -356,6 +361,8 @@ def _new_tokens(
     )
     if new.scope is None and parameters.scope:
         new = dataclasses.replace(new, scope=parameters.scope)
+    if grant.dpop_jwk:
+        new = dataclasses.replace(new, dpop_jwk=grant.dpop_jwk)  # bound to the session's key too
     writes = [(new, parameters)]
     rotated = response.get("refresh_token")
     if rotated:
