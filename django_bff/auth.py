@@ -17,11 +17,16 @@ needs and nothing else:
   store (``BFF["SAVE_TOKENS"]``) and the ``token_response_received`` signal is
   sent;
 * with no ``OIDC_OP_USER_ENDPOINT`` the claims come from the identity token, so
-  providers whose userinfo endpoint refuses JWT access tokens work.
+  providers whose userinfo endpoint refuses JWT access tokens work;
+* with DPoP (``BFF["DPOP"]``) the code exchange carries a proof signed with the
+  key ``/bff/login`` made for this login (:func:`django_bff.handoff.take_login_key`;
+  a new one when the login started elsewhere), the token keeps that key
+  (``UserToken.dpop_jwk``), and userinfo is called with the DPoP scheme.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
 from typing import Any
@@ -36,8 +41,16 @@ from django_bff import oauth
 from django_bff.backchannel import fetch, get_endpoint, get_signing_key
 from django_bff.clock import clock
 from django_bff.conf import bff_settings
+from django_bff.dpop import make_proof, wants_nonce
 from django_bff.exceptions import TokenServiceError, TokenServiceUnavailable
-from django_bff.handoff import CALLBACK_ATTR, LOGIN_REFUSAL_ATTR, PENDING_TOKEN_ATTR, hand_over
+from django_bff.handoff import (
+    CALLBACK_ATTR,
+    LOGIN_REFUSAL_ATTR,
+    PENDING_TOKEN_ATTR,
+    hand_over,
+    login_key,
+    take_login_key,
+)
 from django_bff.tokens import UserToken
 
 __all__ = ["BFFAuthenticationBackend", "PENDING_TOKEN_ATTR"]
@@ -66,6 +79,8 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
 
     _token_response: dict[str, Any] | None = None
     _token_requested_at: datetime | None = None
+    #: DPoP: the key of this login (None without DPoP).
+    _dpop_jwk: str | None = None
 
     @staticmethod
     def get_settings(attr: str, *args: Any) -> Any:
@@ -90,13 +105,25 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
     def get_token(self, payload: dict[str, Any]) -> dict[str, Any]:
         try:
             endpoint = self._endpoint(self.OIDC_OP_TOKEN_ENDPOINT, "token_endpoint")
+            self._dpop_jwk = self._login_dpop_key()
             self._token_requested_at = clock.now()  # expires_in counts from about then
-            response = oauth.token_request(dict(payload), endpoint=endpoint)
+            response = oauth.token_request(dict(payload), endpoint=endpoint, dpop_jwk=self._dpop_jwk)
         except TokenServiceError as e:
             # Becomes a failed login, logged once by authenticate() or the callback view.
             raise _refused(e, "the code exchange failed") from None
         self._token_response = response
         return response
+
+    def _login_dpop_key(self) -> str | None:
+        """The key ``/bff/login`` made for this login; a new one when it started elsewhere; None without DPoP."""
+        if bff_settings.DPOP is None:
+            return None
+        request: HttpRequest | None = getattr(self, "request", None)
+        key = take_login_key(request, request.GET.get("state")) if request is not None else None
+        if key is None:
+            logger.info("DPoP: this login did not start at /bff/login; its code is not bound (no dpop_jkt)")
+            key = login_key()
+        return key
 
     def retrieve_matching_jwk(self, token: str) -> jwt.PyJWK:
         header = jwt.get_unverified_header(token)
@@ -112,9 +139,7 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         if not self.OIDC_OP_USER_ENDPOINT:
             return dict(payload)
         try:
-            response = fetch(
-                "GET", self.OIDC_OP_USER_ENDPOINT, what="userinfo", headers={"Authorization": f"Bearer {access_token}"}
-            )
+            response = self._userinfo(access_token)
         except TokenServiceError as e:
             raise _refused(e, "userinfo request failed") from None
         logger.info("userinfo GET %s -> %s", self.OIDC_OP_USER_ENDPOINT, response.status_code)
@@ -130,6 +155,21 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         if not isinstance(data, dict) or data.get("sub") != payload.get("sub"):
             raise SuspiciousOperation("userinfo sub does not match the identity token")
         return data
+
+    def _userinfo(self, access_token: str) -> Any:
+        url = self.OIDC_OP_USER_ENDPOINT
+        token_type = str((self._token_response or {}).get("token_type") or "Bearer")
+        if not self._dpop_jwk or token_type.lower() != "dpop":
+            return fetch("GET", url, what="userinfo", headers={"Authorization": f"Bearer {access_token}"})
+        nonce = None
+        for _attempt in range(2):  # once more with the nonce the provider asks for (RFC 9449 section 9)
+            proof = make_proof(self._dpop_jwk, "GET", url, access_token=access_token, nonce=nonce)
+            headers = {"Authorization": f"DPoP {access_token}", "DPoP": proof}
+            response = fetch("GET", url, what="userinfo", headers=headers)
+            nonce = wants_nonce(response.status_code, response.headers)
+            if nonce is None:
+                break
+        return response
 
     # --- identity token validation --------------------------------------------------------
     def _verify_jws(self, payload: str, key: Any) -> dict[str, Any]:
@@ -161,6 +201,7 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
     # --- keep the token response ---------------------------------------------------------
     def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> Any:
         self._token_response = None
+        self._dpop_jwk = None
         try:
             user = super().authenticate(request, **kwargs)
         except SuspiciousOperation as e:
@@ -176,5 +217,7 @@ class BFFAuthenticationBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         token = UserToken.from_token_response(
             self._token_response, client_id=self.OIDC_RP_CLIENT_ID, now=self._token_requested_at
         )
+        if self._dpop_jwk is not None:
+            token = dataclasses.replace(token, dpop_jwk=self._dpop_jwk)
         hand_over(request, user, self._token_response, token)
         return user

@@ -13,6 +13,14 @@ encrypted in the session, gives the tokens to the store
 logout and ``/bff/user`` read the identity token back
 (:func:`session_identity_token`).
 
+With DPoP (``BFF["DPOP"]``) the login starts with a key: ``/bff/login``
+makes it (:func:`login_key`), names its thumbprint in the authorization
+request's ``dpop_jkt`` and keeps it encrypted in the session under the
+login's ``state`` (:func:`keep_login_key`); the code exchange takes it back
+(:func:`take_login_key`) and sends its proof with it, and the token made of
+the answer carries it (``UserToken.dpop_jwk``) to the store, encrypted with
+the tokens.
+
 Both the backend and the receivers import this module, and it imports
 neither of them: the hand-off is written once, with no import circle.
 """
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 from django.contrib.sessions.backends.base import SessionBase
@@ -30,7 +39,8 @@ from django.utils.crypto import get_random_string
 
 from django_bff import crypto
 from django_bff.conf import bff_settings
-from django_bff.session_keys import SESSION_ID_TOKEN_KEY
+from django_bff.dpop import new_key
+from django_bff.session_keys import OIDC_STATES_KEY, SESSION_DPOP_LOGIN_KEYS, SESSION_ID_TOKEN_KEY
 from django_bff.sessions import cycle_session_key, record_session
 from django_bff.signals import token_response_received
 from django_bff.stores import get_token_store
@@ -44,6 +54,9 @@ __all__ = [
     "deliver_pending_tokens",
     "session_identity_token",
     "unverified_claims",
+    "login_key",
+    "keep_login_key",
+    "take_login_key",
 ]
 
 logger = logging.getLogger(__name__)
@@ -118,4 +131,41 @@ def session_identity_token(session: SessionBase) -> str | None:
     try:
         return crypto.decrypt(value).decode()
     except crypto.InvalidToken:
+        return None
+
+
+# --- DPoP: the key a login binds its tokens to ---------------------------------------------------
+
+
+def login_key() -> str | None:
+    """A new DPoP key (a private JWK, JSON) for a login when ``BFF["DPOP"]`` is on, else None."""
+    options = bff_settings.DPOP
+    return new_key(options.algorithm) if options is not None else None
+
+
+def keep_login_key(request: HttpRequest, authorization_url: str, key: str) -> None:
+    """Keep ``key`` encrypted in the session for the login whose ``state`` ``authorization_url`` carries.
+
+    One per login this browser has started and not finished (those mozilla-django-oidc still keeps).
+    """
+    state = parse_qs(urlsplit(authorization_url).query).get("state", [""])[0]
+    started = request.session.get(OIDC_STATES_KEY)
+    started = started if isinstance(started, dict) else {}
+    kept = request.session.get(SESSION_DPOP_LOGIN_KEYS)
+    keys = {s: v for s, v in kept.items() if s in started} if isinstance(kept, dict) else {}
+    keys[state] = crypto.encrypt(key.encode())
+    request.session[SESSION_DPOP_LOGIN_KEYS] = keys
+
+
+def take_login_key(request: HttpRequest, state: str | None) -> str | None:
+    """The key ``/bff/login`` made for the login of ``state``, taken out of the session (None: none)."""
+    kept = request.session.get(SESSION_DPOP_LOGIN_KEYS)
+    if not isinstance(kept, dict) or not state or state not in kept:
+        return None
+    value = kept.pop(state)
+    request.session[SESSION_DPOP_LOGIN_KEYS] = kept
+    try:
+        return crypto.decrypt(value).decode()
+    except (crypto.InvalidToken, TypeError):
+        logger.warning("the DPoP key of a login could not be decrypted; a new one is made")
         return None

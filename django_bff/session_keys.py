@@ -22,6 +22,7 @@ __all__ = [
     "SESSION_SID_KEY",
     "SESSION_SUB_KEY",
     "SESSION_ID_TOKEN_KEY",
+    "SESSION_DPOP_LOGIN_KEYS",
     "SESSION_EXPIRES_KEY",
     "SESSION_INDEXED_KEY",
     "SESSION_USER_INDEXED_KEY",
@@ -42,6 +43,9 @@ SESSION_SID_KEY = "_bff_sid"
 SESSION_SUB_KEY = "_bff_sub"
 #: The identity token, encrypted, for the end-session request's ``id_token_hint`` and ``/bff/user``.
 SESSION_ID_TOKEN_KEY = "_bff_id_token"
+#: DPoP: the key each login this browser started will bind its tokens to, encrypted, by ``state``
+#: (written by ``/bff/login``, taken by the code exchange; :mod:`django_bff.handoff`).
+SESSION_DPOP_LOGIN_KEYS = "_bff_dpop_login_keys"
 
 # --- the session's life (django_bff.sessions) -------------------------------------------------------
 

@@ -26,8 +26,9 @@ from mozilla_django_oidc.views import (  # type: ignore[import-untyped]  # ships
 )
 
 from django_bff.conf import bff_settings
+from django_bff.dpop import jwk_thumbprint
 from django_bff.faults import is_storage_error
-from django_bff.handoff import CALLBACK_ATTR, LOGIN_REFUSAL_ATTR
+from django_bff.handoff import CALLBACK_ATTR, LOGIN_REFUSAL_ATTR, keep_login_key, login_key
 from django_bff.middleware import dont_slide
 from django_bff.responses import error_response
 from django_bff.session_keys import (
@@ -93,6 +94,8 @@ class LoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]  # an unty
     """``/bff/login``: validates ``returnUrl`` and ``prompt``, then mozilla-django-oidc's login request."""
 
     bff_endpoint = True
+    #: DPoP: the key this login binds its tokens to (``dpop_jkt``), made with the request's parameters.
+    dpop_key: str | None = None
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return_url = safe_return_url(request.GET.get("returnUrl"), request)
@@ -117,12 +120,17 @@ class LoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]  # an unty
         if isinstance(states, dict) and isinstance(states.get(state), dict):
             states[state][OIDC_STATE_RETURN_URL_FIELD] = return_url
             request.session.modified = True
+        if self.dpop_key is not None:
+            keep_login_key(request, response["Location"], self.dpop_key)
         return response
 
     def get_extra_params(self, request: HttpRequest) -> dict[str, Any]:
         params: dict[str, Any] = dict(super().get_extra_params(request))
         if request.GET.get("prompt"):
             params["prompt"] = request.GET["prompt"]
+        self.dpop_key = login_key()
+        if self.dpop_key is not None:
+            params["dpop_jkt"] = jwk_thumbprint(self.dpop_key)  # RFC 9449 section 10: the code is bound to it
         return params
 
 
