@@ -13,6 +13,11 @@
 //   IDP_REFRESH_TOKEN_TTL       refresh token lifetime in seconds (default 86400)
 //   IDP_BACKCHANNEL_LOGOUT_URI  optional backchannel_logout_uri for both clients
 //
+// DPoP (RFC 9449): the clients bff-dpop and bff-dpop-nonce (client_secret_basic)
+// are registered with dpop_bound_access_tokens: every token request of theirs
+// must carry a proof, and their access tokens carry cnf.jkt. The provider
+// demands a DPoP nonce (use_dpop_nonce) from bff-dpop-nonce only.
+//
 // Besides the OIDC endpoints it serves a small JSON test-control API under
 // /__test__/ (stats, reset, failure injection on the token endpoint); see
 // testControl() below.
@@ -22,6 +27,8 @@ import * as http from 'node:http';
 import { Readable } from 'node:stream';
 
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
+// oidc-provider's own DPoP proof check, for the token-exchange grant below (its built-in grants use it).
+import validateDpop, { checkDpopReplay } from 'oidc-provider/lib/helpers/validate_dpop.js';
 
 const HOST = '127.0.0.1';
 
@@ -225,6 +232,20 @@ const clients = [
     client_id: 'bff-post',
     client_secret: 'bff-post-secret',
     token_endpoint_auth_method: 'client_secret_post',
+  },
+  {
+    ...commonClient,
+    client_id: 'bff-dpop',
+    client_secret: 'bff-dpop-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    dpop_bound_access_tokens: true,
+  },
+  {
+    ...commonClient,
+    client_id: 'bff-dpop-nonce',
+    client_secret: 'bff-dpop-nonce-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    dpop_bound_access_tokens: true,
   },
   ...(CLIENT_JWKS
     ? [{
@@ -544,7 +565,17 @@ const configuration = {
     Grant: SESSION_TTL,
   },
 
+  // Every algorithm django_bff can make a DPoP key for (oidc-provider's default: ES256 and EdDSA).
+  enabledJWA: { dPoPSigningAlgValues: ['ES256', 'EdDSA', 'PS256', 'RS256'] },
+
   features: {
+    dPoP: {
+      enabled: true,
+      // Nonces on: every answer to a proof carries the current DPoP-Nonce, and a proof with a stale
+      // one is refused with use_dpop_nonce. Only bff-dpop-nonce must send one (RFC 9449 section 8).
+      nonceSecret: crypto.randomBytes(32),
+      requireNonce: (ctx) => ctx.oidc?.client?.clientId === 'bff-dpop-nonce',
+    },
     devInteractions: { enabled: true }, // built-in login form, any login works
     revocation: {
       enabled: true,
@@ -637,6 +668,10 @@ provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
   }
   const subject = verifiedClaims(params.subject_token);
   if (!subject) throw new errors.InvalidGrant('subject_token is invalid or expired');
+  // DPoP, as the built-in grants do it: a proof binds the new token to its key (cnf.jkt).
+  const dPoP = await validateDpop(provider, ctx);
+  if (dPoP) await checkDpopReplay(provider, ctx, dPoP, client.clientId);
+  if (client.dpopBoundAccessTokens && !dPoP) throw new errors.InvalidGrant('DPoP proof JWT not provided');
   const now = Math.floor(Date.now() / 1000);
   const claims = {
     iss: issuer,
@@ -648,11 +683,12 @@ provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
     client_id: client.clientId,
     scope: params.scope || subject.scope,
     act: { sub: client.clientId },
+    ...(dPoP ? { cnf: { jkt: dPoP.thumbprint } } : undefined),
   };
   ctx.body = {
     access_token: signJwt(claims),
     issued_token_type: ACCESS_TOKEN_TYPE,
-    token_type: 'Bearer',
+    token_type: dPoP ? 'DPoP' : 'Bearer',
     expires_in: ACCESS_TOKEN_TTL,
   };
 }, ['subject_token', 'subject_token_type', 'audience', 'resource', 'scope', 'requested_token_type']);

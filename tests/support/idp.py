@@ -7,7 +7,10 @@ Typical use::
         callback = complete_login(url, "http://127.0.0.1:8000/oidc/callback/")
 
 The provider knows two confidential clients (``bff``/``bff-secret`` with
-client_secret_basic, ``bff-post``/``bff-post-secret`` with client_secret_post),
+client_secret_basic, ``bff-post``/``bff-post-secret`` with client_secret_post)
+and two that must send DPoP proofs (``bff-dpop``/``bff-dpop-secret``, and
+``bff-dpop-nonce``/``bff-dpop-nonce-secret``, from which it demands nonces;
+see ``tests/support/dpop.py``),
 any login works, consent is skipped, PKCE (S256) is required, access tokens
 are RS256 JWTs for the resource ``http://127.0.0.1/api`` and refresh tokens
 rotate on every use.

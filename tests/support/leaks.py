@@ -29,6 +29,12 @@ def clear() -> None:
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
 
 
+def private_key_parts(private_jwk: str) -> list[str]:
+    """The private members of a JWK (``d``, and RSA's primes): never in a log, a response, or at rest in clear."""
+    jwk = json.loads(private_jwk)
+    return [str(jwk[m]) for m in ("d", "p", "q", "dp", "dq", "qi", "k") if m in jwk]
+
+
 class LeakGuard(logging.Handler):
     """Collects every log record of a test and the token values seen during it."""
 
@@ -51,8 +57,7 @@ class LeakGuard(logging.Handler):
     def add_key(self, private_jwk: str | None) -> None:
         """A DPoP key's private members (``d``...), which must never leave the BFF."""
         if private_jwk:
-            members = json.loads(private_jwk)
-            self.add(*(str(members[m]) for m in ("d", "p", "q", "dp", "dq", "qi", "k") if m in members))
+            self.add(*private_key_parts(private_jwk))
 
     def leaks(self) -> list[str]:
         """Each log record and recorded response that shows a token value or a JWT."""
