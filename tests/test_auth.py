@@ -222,3 +222,36 @@ def test_userinfo_trouble_is_a_failed_login_not_a_500(mocked: Any, settings: Any
     mocked.post(TOKEN_URL, json=token_answer(id_token()))
     mocked.get(USERINFO_URL, **answer)
     assert authenticate(callback_request()) is None
+
+
+def test_with_dpop_the_code_exchange_and_userinfo_carry_proofs_of_the_logins_key(mocked: Any, settings: Any) -> None:
+    import base64
+    import hashlib
+    import json
+
+    from django_bff.dpop import jwk_thumbprint, new_key
+    from django_bff.handoff import keep_login_key
+
+    settings.BFF = {**settings.BFF, "DPOP": True}
+    settings.OIDC_OP_USER_ENDPOINT = USERINFO_URL
+    mocked.post(TOKEN_URL, json={**token_answer(id_token()), "token_type": "DPoP"})
+    challenge = {"WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": "u-1"}
+    mocked.get(USERINFO_URL, status=401, headers=challenge)
+    mocked.get(USERINFO_URL, json={"sub": "alice", "email": "alice@userinfo.test"})
+    request = callback_request()
+    key = new_key()
+    request.session["oidc_states"] = {"s-1": {}}
+    keep_login_key(request, "https://idp.example/auth?state=s-1", key)
+    assert authenticate(request).email == "alice@userinfo.test"
+    _, token = getattr(request, PENDING_TOKEN_ATTR)
+    assert token.access_token_type == "DPoP" and token.dpop_jwk == key  # the key /bff/login made
+
+    calls = [c for c in mocked.calls if c.request.url.split("?")[0] in (TOKEN_URL, USERINFO_URL)]
+    assert [c.request.method for c in calls] == ["POST", "GET", "GET"]
+    proofs = [jwt.decode(c.request.headers["DPoP"], options={"verify_signature": False}) for c in calls]
+    heads = [jwt.get_unverified_header(c.request.headers["DPoP"]) for c in calls]
+    assert all(jwk_thumbprint(json.dumps(h["jwk"])) == jwk_thumbprint(key) for h in heads)
+    assert proofs[0]["htm"] == "POST" and "ath" not in proofs[0]
+    ath = base64.urlsafe_b64encode(hashlib.sha256(b"at-AAAAAAAAAAAA").digest()).rstrip(b"=").decode()
+    assert [p.get("ath") for p in proofs[1:]] == [ath, ath] and [p.get("nonce") for p in proofs[1:]] == [None, "u-1"]
+    assert all(c.request.headers["Authorization"] == "DPoP at-AAAAAAAAAAAA" for c in calls[1:])

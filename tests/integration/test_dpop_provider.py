@@ -155,3 +155,33 @@ def test_no_private_key_material_at_rest_in_the_clear(
     at_rest += [repr(store.dump(key)) for key in store.keys("*")]
     for secret in secrets:
         assert not any(secret in text for text in at_rest)
+
+
+def test_a_token_exchange_of_a_dpop_client_is_bound_too(oidc: Any, bff_client: Any, settings: Any) -> None:
+    from django_bff.retrievers import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT
+    from django_bff.token_manager.client import exchange_token
+
+    use_dpop_client(settings)
+    bff_login(bff_client)
+    subject = stored(bff_client).access_token
+    data = {
+        "grant_type": TOKEN_EXCHANGE_GRANT,
+        "subject_token": subject,
+        "subject_token_type": ACCESS_TOKEN_TYPE,
+        "audience": "http://127.0.0.1/api",
+    }
+    token = exchange_token(subject, data).token
+    assert isinstance(token, ClientToken) and token.access_token_type == "DPoP" and token.dpop_jwk
+    assert claims(token.access_token)["cnf"] == {"jkt": jwk_thumbprint(token.dpop_jwk)}
+
+
+def test_a_login_that_did_not_start_at_bff_login_is_bound_without_dpop_jkt(
+    oidc: Any, bff_client: Any, settings: Any
+) -> None:
+    from tests.support.login import browser_login
+
+    use_dpop_client(settings)
+    browser_login(bff_client)  # mozilla-django-oidc's /oidc/authenticate/: no dpop_jkt
+    token = stored(bff_client)
+    assert token.access_token_type == "DPoP"
+    assert claims(token.access_token)["cnf"] == {"jkt": jwk_thumbprint(token.dpop_jwk or "")}
