@@ -42,6 +42,30 @@ def test_a_login_binds_the_code_and_the_token_to_the_sessions_key(oidc: Any, bff
     assert parameters["dpop_jkt"] == jkt
     assert claims(token.access_token)["cnf"] == {"jkt": jkt}
     assert oidc.stats()["token"]["authorization_code"] == 1
+    # The default retriever gives the token with its key, for the proxy to sign proofs with.
+    context = AccessTokenRetrievalContext(
+        request=session_request(bff_client), local_path="/api/x", api_address="http://127.0.0.1/api"
+    )
+    result = DefaultAccessTokenRetriever().get_access_token(context)
+    assert isinstance(result, DPoPTokenResult) and result.dpop_jwk == token.dpop_jwk
+    # What the browser can ask for shows no key (the leak guard scans both answers for its "d").
+    settings.BFF = {**settings.BFF, "DIAGNOSTICS": True}
+    assert bff_client.get("/bff/user", HTTP_X_CSRF="1").status_code == 200
+    page = bff_client.get("/bff/diagnostics", HTTP_X_CSRF="1")
+    assert page.status_code == 200 and jkt in page.content.decode()
+
+
+def test_an_async_refresh_keeps_the_binding(oidc: Any, bff_client: Any, settings: Any) -> None:
+    from asgiref.sync import async_to_sync
+
+    from django_bff.token_manager import aget_user_access_token
+
+    use_dpop_client(settings, "bff-dpop-nonce")
+    bff_login(bff_client)
+    before = expire(bff_client)
+    result = async_to_sync(aget_user_access_token)(session_request(bff_client))
+    assert isinstance(result.token, UserToken) and result.token.access_token != before.access_token
+    assert claims(result.token.access_token)["cnf"] == {"jkt": jwk_thumbprint(before.dpop_jwk or "")}
 
 
 def test_a_refresh_keeps_the_binding_to_the_same_key(oidc: Any, bff_client: Any, settings: Any) -> None:
