@@ -205,3 +205,16 @@ def test_a_bearer_answer_to_a_proof_is_refused_unless_allowed(settings: Any, cap
     assert any(r.levelname == "WARNING" and "kept" in r.getMessage() for r in caplog.records)
     # Without a proof, a bearer token is what was asked for.
     assert oauth.token_request({"grant_type": "refresh_token"})["token_type"] == "Bearer"
+
+
+@responses.activate
+def test_a_refused_proof_is_logged_with_what_to_check(settings: Any, caplog: Any) -> None:
+    from django_bff.dpop import new_key
+    from django_bff.exceptions import TokenRequestRejected
+
+    responses.post(TOKEN_URL, status=400, json={"error": "invalid_dpop_proof"})
+    with pytest.raises(TokenRequestRejected):
+        oauth.token_request({"grant_type": "refresh_token"}, dpop_jwk=new_key("EdDSA"))
+    assert "django_bff.E055" in caplog.text
+    with pytest.raises(ValueError, match="ES256"):
+        new_key("HS256")

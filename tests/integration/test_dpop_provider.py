@@ -80,6 +80,19 @@ def test_a_refresh_keeps_the_binding_to_the_same_key(oidc: Any, bff_client: Any,
     assert stored(bff_client).dpop_jwk == before.dpop_jwk
 
 
+def test_a_token_for_a_resource_is_bound_to_the_sessions_key(oidc: Any, bff_client: Any, settings: Any) -> None:
+    from django_bff.tokens import UserTokenRequestParameters
+    from tests.support.idp import API_RESOURCE
+
+    use_dpop_client(settings)
+    bff_login(bff_client)
+    key = stored(bff_client).dpop_jwk
+    result = get_user_access_token(session_request(bff_client), UserTokenRequestParameters(resource=API_RESOURCE))
+    assert isinstance(result.token, UserToken) and result.token.resource == API_RESOURCE
+    assert result.token.access_token_type == "DPoP" and result.token.dpop_jwk == key
+    assert claims(result.token.access_token)["cnf"] == {"jkt": jwk_thumbprint(key or "")}
+
+
 def test_two_sessions_have_two_keys(oidc: Any, settings: Any) -> None:
     from django.test import Client
 
