@@ -255,3 +255,14 @@ def test_with_dpop_the_code_exchange_and_userinfo_carry_proofs_of_the_logins_key
     ath = base64.urlsafe_b64encode(hashlib.sha256(b"at-AAAAAAAAAAAA").digest()).rstrip(b"=").decode()
     assert [p.get("ath") for p in proofs[1:]] == [ath, ath] and [p.get("nonce") for p in proofs[1:]] == [None, "u-1"]
     assert all(c.request.headers["Authorization"] == "DPoP at-AAAAAAAAAAAA" for c in calls[1:])
+
+
+def test_with_dpop_a_bearer_answer_fails_the_login_unless_accepted(mocked: Any, settings: Any) -> None:
+    settings.BFF = {**settings.BFF, "DPOP": True}
+    mocked.post(TOKEN_URL, json=token_answer(id_token()))  # "token_type": "Bearer": the provider did not bind it
+    assert authenticate(callback_request()) is None
+    settings.BFF = {**settings.BFF, "DPOP": {"ACCEPT_BEARER": True}}
+    request = callback_request()
+    assert authenticate(request) is not None
+    _, token = getattr(request, PENDING_TOKEN_ATTR)
+    assert token.access_token_type == "Bearer"  # kept as what it is: sent without proofs
