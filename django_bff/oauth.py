@@ -39,7 +39,7 @@ from urllib.parse import quote
 from requests.auth import HTTPBasicAuth
 
 from django_bff import telemetry
-from django_bff.assertions import get_assertion_service
+from django_bff.assertions import JWT_BEARER, get_assertion_service
 from django_bff.backchannel import BackchannelResponse, fetch, get_endpoint, note_missing_endpoint
 from django_bff.clients import ClientConfig, get_client
 from django_bff.conf import bff_settings
@@ -58,10 +58,20 @@ __all__ = ["token_request", "revoke"]
 logger = logging.getLogger(__name__)
 
 
-def _authenticate(data: dict[str, str], client: ClientConfig | None, endpoint: str) -> HTTPBasicAuth | None:
-    """Add the client's authentication to a token-service request (RFC 6749 section 2.3.1, RFC 7523)."""
+def _authenticate(
+    data: dict[str, str], client: ClientConfig | None, endpoint: str, assertion: str | None = None
+) -> HTTPBasicAuth | None:
+    """Add the client's authentication to a token-service request (RFC 6749 section 2.3.1, RFC 7523).
+
+    ``assertion``, a client assertion the caller made for this request
+    (``UserTokenRequestParameters.assertion``), authenticates it in place of
+    the client's own method.
+    """
     client = client or get_client("default")
     data.pop("client_secret", None)
+    if assertion:
+        data.update(client_id=client.client_id, client_assertion_type=JWT_BEARER, client_assertion=assertion)
+        return None
     if client.auth_method == "tls_client_auth":
         # RFC 8705 section 2.1: the TLS client certificate authenticates; only the id is sent.
         data["client_id"] = client.client_id
@@ -80,13 +90,13 @@ def _authenticate(data: dict[str, str], client: ClientConfig | None, endpoint: s
         except BFFImproperlyConfigured:
             audience = endpoint
         try:
-            assertion = service.get_client_assertion(client.client_id, audience, client.issuer)
+            made = service.get_client_assertion(client.client_id, audience, client.issuer)
         except BFFError:
             raise
         except Exception as e:
             logger.error("the client assertion service failed: %s", type(e).__name__)
             raise TokenServiceError("the client assertion could not be made") from None
-        data.update(client_id=client.client_id, client_assertion_type=assertion.type, client_assertion=assertion.value)
+        data.update(client_id=client.client_id, client_assertion_type=made.type, client_assertion=made.value)
         return None
     if client.client_secret and client.auth_method == "client_secret_basic":
         data.pop("client_id", None)
@@ -113,9 +123,10 @@ def _post(
     client: ClientConfig | None = None,
     dpop: tuple[str, str] | None = None,
     nonce: str | None = None,
+    assertion: str | None = None,
 ) -> BackchannelResponse:
     """POST ``data``; with ``dpop`` (the key, the nonce scope), a proof with ``nonce`` (else the one remembered)."""
-    auth = _authenticate(data, client, endpoint)
+    auth = _authenticate(data, client, endpoint, assertion)
     headers = {"Accept": "application/json"}
     if dpop is not None:
         headers["DPoP"] = make_proof(dpop[0], "POST", endpoint, nonce=nonce or nonce_for(dpop[1]))
@@ -145,12 +156,15 @@ def token_request(
     endpoint: str | None = None,
     client: ClientConfig | None = None,
     dpop_jwk: str | None = None,
+    assertion: str | None = None,
 ) -> dict[str, Any]:
     """POST a token request (RFC 6749 section 3.2) and return the parsed JSON answer.
 
     ``client`` (default: the OIDC client) authenticates the request and, without
-    ``endpoint``, says where it goes. With ``dpop_jwk`` (a private JWK, JSON) the
-    request carries a DPoP proof signed with it and the token is bound to it.
+    ``endpoint``, says where it goes; ``assertion`` (a client assertion of the
+    caller's, a JWT) authenticates it instead. With ``dpop_jwk`` (a private JWK,
+    JSON) the request carries a DPoP proof signed with it and the token is bound
+    to it.
     Counted in ``bff.token.requests`` and ``bff.token.request.duration``
     (:mod:`django_bff.telemetry`).
     """
@@ -158,7 +172,7 @@ def token_request(
     started = time.monotonic()
     outcome = "ok"
     try:
-        return _token_request(data, endpoint, client, dpop_jwk)
+        return _token_request(data, endpoint, client, dpop_jwk, assertion)
     except TokenServiceUnavailable as e:
         outcome = "in_doubt" if e.in_doubt else "unavailable"
         raise
@@ -172,7 +186,11 @@ def token_request(
 
 
 def _token_request(
-    data: dict[str, str], endpoint: str | None, client: ClientConfig | None, dpop_jwk: str | None
+    data: dict[str, str],
+    endpoint: str | None,
+    client: ClientConfig | None,
+    dpop_jwk: str | None,
+    assertion: str | None = None,
 ) -> dict[str, Any]:
     endpoint = endpoint or (client.endpoint() if client else get_endpoint("token_endpoint"))
     if not endpoint:
@@ -181,12 +199,14 @@ def _token_request(
     what = f"token request ({grant_type})"
     issuer = (client.issuer if client else None) or bff_settings.AUTHORITY or endpoint
     dpop = (dpop_jwk, issuer_scope(issuer)) if dpop_jwk else None
-    response = _post(endpoint, dict(data), what, client, dpop)
+    response = _post(endpoint, dict(data), what, client, dpop, assertion=assertion)
     body = _answer(response, what)
     nonce = response.headers.get("DPoP-Nonce")
     if dpop is not None and body.get("error") == "use_dpop_nonce" and nonce:
         logger.debug("%s: the provider asks for a DPoP nonce; sending it again with one", what)
-        response = _post(endpoint, dict(data), what, client, dpop, nonce)
+        # A caller's own assertion goes again (only the service makes new ones): a provider that
+        # refuses a jti it has seen then refuses the retry (docs/token-management.rst).
+        response = _post(endpoint, dict(data), what, client, dpop, nonce, assertion)
         body = _answer(response, what)
     if response.status_code != 200:
         error = body.get("error")

@@ -290,7 +290,9 @@ class Refresh:
         try:
             # DPoP: the session's key signs the proof, so the new token is bound to the same key.
             data = _refresh_data(grant, self.parameters)
-            response = yield from network(oauth.token_request, data, dpop_jwk=grant.dpop_jwk)
+            response = yield from network(
+                oauth.token_request, data, dpop_jwk=grant.dpop_jwk, assertion=self.parameters.assertion
+            )
         except TokenRequestRejected as e:
             return (yield from self.rejected(e))
         except TokenServiceUnavailable as e:

@@ -133,6 +133,23 @@ def test_force_renewal_and_parameters_reach_the_token_service(user: Any) -> None
 
 
 @responses.activate
+def test_the_callers_assertion_authenticates_its_refresh(expired: Session, leak_guard: Any) -> None:
+    assertion = "eyJhbGciOiJSUzI1NiJ9.eyJqdGkiOiJjYWxsZXIifQ.c2lnbmF0dXJl"  # the caller's, not the service's
+    leak_guard.add(assertion)
+    responses.post(TOKEN_URL, json=refresh_answer(2))
+    result = get_user_access_token(
+        expired.request(), UserTokenRequestParameters(force_renewal=True, assertion=assertion)
+    )
+    assert result.access_token == "new-access-2-XXXXXXXX"
+    call = responses.calls[0].request
+    form = parse_qs(call.body)
+    assert form["client_assertion"] == [assertion] and form["client_id"] == ["bff"]
+    assert form["client_assertion_type"] == ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
+    assert "client_secret" not in form and "Authorization" not in call.headers  # not the client's own secret
+    assert assertion not in repr(UserTokenRequestParameters(assertion=assertion))
+
+
+@responses.activate
 def test_invalid_grant_ends_the_session(expired: Session, signals: Any) -> None:
     responses.post(TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "grant revoked"})
     request = expired.request()
