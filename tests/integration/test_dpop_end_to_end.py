@@ -31,7 +31,22 @@ def api(oidc: Any, settings: Any) -> Any:
     with ResourceAPI(oidc.jwks_uri, oidc.issuer, API_RESOURCE) as resource:
         settings.BFF = {
             **settings.BFF,
-            "REMOTE_APIS": [{"PREFIX": "api/orders/", "TARGET": resource.url + "/v1/orders/", "ALLOW_INSECURE": True}],
+            "REMOTE_APIS": [
+                {"PREFIX": "api/orders/", "TARGET": resource.url + "/v1/orders/", "ALLOW_INSECURE": True},
+                {
+                    "PREFIX": "api/catalog/",
+                    "TARGET": resource.url + "/v1/catalog/",
+                    "TOKEN_TYPE": "client",
+                    "ALLOW_INSECURE": True,
+                },
+                {
+                    "PREFIX": "api/billing/",
+                    "TARGET": resource.url + "/v1/billing/",
+                    "TOKEN_TYPE": "client",
+                    "CLIENT": "billing",
+                    "ALLOW_INSECURE": True,
+                },
+            ],
         }
         use_current_routes(settings)
         yield resource
@@ -85,3 +100,25 @@ def test_an_api_demanding_nonces_costs_one_refusal_for_ten_calls(
     statuses = [call(bff_client, f"/api/orders/{n}") for n in range(10)]
     assert statuses == [200] * 10
     assert api.nonce_refusals == 1
+
+
+@pytest.mark.parametrize("route", ["catalog", "billing"])
+def test_a_client_route_of_a_dpop_client_sends_a_bound_client_credentials_token(
+    oidc: Any, api: Any, bff_client: Any, settings: Any, route: str
+) -> None:
+    from tests.support.dpop import DPOP_CLIENTS
+
+    if route == "catalog":
+        use_dpop_client(settings)  # the default client is the OIDC client itself, with BFF["DPOP"] = True
+    else:  # a named client opts in by itself; BFF["DPOP"] stays off
+        named = {"CLIENT_ID": "bff-dpop-nonce", "CLIENT_SECRET": DPOP_CLIENTS["bff-dpop-nonce"], "DPOP": True}
+        settings.BFF = {**settings.BFF, "CLIENTS": {"billing": named}}
+        use_current_routes(settings)  # the route of the billing client, now that it exists
+    assert [call(bff_client, f"/api/{route}/items") for _ in range(2)] == [200, 200]
+    [first, second] = [r for r in api.requests if r["status"] == 200]
+    assert first["headers"]["Authorization"].startswith("DPoP ") and first["claims"]["cnf"]["jkt"]
+    assert first["token"] == second["token"]  # the cached client token, with its key
+    # One token for both calls; bff-dpop-nonce's provider refused the first request for its nonce.
+    refusals = 1 if route == "billing" else 0
+    assert oidc.stats()["token"]["client_credentials"] == 1 + refusals
+    assert oidc.stats()["token_errors"].get("use_dpop_nonce", 0) == refusals
