@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import jwt
@@ -93,7 +94,7 @@ def test_discovery_is_cached_with_a_ttl(settings: Any, monkeypatch: Any) -> None
     assert get_discovery_document()["token_endpoint"] == ISSUER + "/t"
     assert len(responses.calls) == 1
     clock = [1000.0]
-    monkeypatch.setattr(backchannel.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     backchannel.clear_caches()
     get_discovery_document()
     clock[0] += 3599
@@ -131,7 +132,7 @@ def test_discovery_needs_an_authority(settings: Any) -> None:
 @responses.activate
 def test_jwks_refetch_is_rate_limited(settings: Any, monkeypatch: Any) -> None:
     clock = [1000.0]
-    monkeypatch.setattr(backchannel.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     responses.get(JWKS, json={"keys": [jwk(KEY, "k1")]})
     assert get_signing_key(JWKS, "k1", "RS256")
     with pytest.raises(LookupError):

@@ -117,6 +117,8 @@ LAYERS: list[tuple[str, str, list[str]]] = [
             "oauth",
             "assertions",
             "backchannel",
+            "backchannel.session",
+            "backchannel.discovery",
             "logout_tokens",
         ],
     ),
