@@ -20,7 +20,7 @@ from django_bff.tokens import ClientToken, TokenResult
 from tests.support.dpop_tokens import AUDIENCE, ISSUER, BoundToken, bound_token
 from tests.support.keys import KEY
 from tests.support.resource_api import ResourceAPI
-from tests.support.sessions import bff_login, session_request
+from tests.support.sessions import logged_in_session, session_request
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def auth(user: Any, bound: BoundToken, leak_guard: Any) -> UserAccessTokenAuth:
     token = bound.user_token()
     leak_guard.add_token(token)
     client = Client()
-    bff_login(client, user, token)
+    logged_in_session(client, user, token)
     return UserAccessTokenAuth(session_request(client))
 
 
@@ -121,7 +121,9 @@ def test_a_bearer_token_reads_no_nonce(api: ResourceAPI, user: Any, monkeypatch:
     import jwt
 
     unbound = jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "exp": 2**31}, KEY, algorithm="RS256")
-    bff_login(client, user, bound_token().user_token(access_token=unbound, access_token_type="Bearer", dpop_jwk=None))
+    logged_in_session(
+        client, user, bound_token().user_token(access_token=unbound, access_token_type="Bearer", dpop_jwk=None)
+    )
     response = requests.get(api.url + "/x", auth=UserAccessTokenAuth(session_request(client)), timeout=10)
     assert response.status_code == 200 and "DPoP" not in response.request.headers
     assert response.request.headers["Authorization"] == f"Bearer {unbound}"

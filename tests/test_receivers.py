@@ -79,7 +79,7 @@ def _logged_in(user: Any, upstream: Any, settings: Any) -> Any:
 
     from django.test import Client
 
-    from tests.support.sessions import bff_login
+    from tests.support.sessions import logged_in_session
 
     settings.BFF = {
         **settings.BFF,
@@ -89,7 +89,7 @@ def _logged_in(user: Any, upstream: Any, settings: Any) -> Any:
     use_current_routes(settings)
     now = datetime.now(timezone.utc)
     client = Client()
-    bff_login(client, user, sample_token(1, issued_at=now, expires_at=now + timedelta(hours=1)))
+    logged_in_session(client, user, sample_token(1, issued_at=now, expires_at=now + timedelta(hours=1)))
     response = client.get("/api/x", HTTP_X_CSRF="1")
     assert response.status_code == 200
     b"".join(response.streaming_content)

@@ -15,7 +15,7 @@ from tests.support.redis_server import free_port
 from tests.support.resource_api import ResourceAPI
 from tests.support.served_settings import served_with
 from tests.support.servers import serve
-from tests.support.sessions import bff_login
+from tests.support.sessions import logged_in_session
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -27,7 +27,7 @@ def test_an_api_demanding_nonces_costs_one_refusal_across_two_processes(
     with ResourceAPI(None, ISSUER, AUDIENCE, key=KEY) as api:
         api.demand_nonces(rotate_every=6)  # and a new nonce after 6 calls, announced in a 200
         client = Client()
-        bff_login(client, user, bound_token().user_token())
+        logged_in_session(client, user, bound_token().user_token())
         cookie = {django_settings.SESSION_COOKIE_NAME: client.cookies[django_settings.SESSION_COOKIE_NAME].value}
         route = {"PREFIX": "api/dpop/", "TARGET": api.url + "/v1/", "ALLOW_INSECURE": True}
         env = {

@@ -14,7 +14,7 @@ from django.test import Client
 
 from django_bff.testing import sample_token
 from tests.support import counting_cache
-from tests.support.sessions import bff_login
+from tests.support.sessions import logged_in_session
 from tests.support.upstream import Upstream
 from tests.support.urlconf import use_current_routes
 
@@ -89,7 +89,7 @@ def test_a_call_that_needs_no_refresh(
     settings.SESSION_ENGINE = engine
     settings.BFF = {**settings.BFF, "USER_TOKEN_STORE": {"BACKEND": store}}
     client = Client()
-    bff_login(client, user, fresh_token())
+    logged_in_session(client, user, fresh_token())
     proxied(client, route)  # warm: the URLconf, the pools
     counting_cache.CALLS.clear()
     with django_assert_num_queries(queries):  # no user row: the session proves the login
@@ -110,7 +110,7 @@ def test_a_dpop_call_reads_the_apis_nonce_and_nothing_more(
     settings.BFF = {**settings.BFF, "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.CacheTokenStore"}}
     client = Client()
     bound = bound_token()
-    bff_login(client, user, bound.user_token())
+    logged_in_session(client, user, bound.user_token())
     proxied(client, route)
     counting_cache.CALLS.clear()
     with django_assert_num_queries(0):
@@ -126,7 +126,7 @@ def test_without_an_index_that_finds_users_the_user_is_loaded(
 ) -> None:
     """What replaces the per-call user check is the index ending a user's sessions: no index, no shortcut."""
     client = Client()
-    bff_login(client, user, fresh_token())
+    logged_in_session(client, user, fresh_token())
     proxied(client, route)
     settings.BFF = {**settings.BFF, "SESSION_INDEX": {"BACKEND": "tests.support.sessions.IndexWithoutUsers"}}
     with django_assert_num_queries(3):  # the session, the user, the token record
@@ -142,7 +142,7 @@ def test_neither_flow_loads_the_user_of_a_bff_login(user: Any) -> None:
 
     client = Client()
     token = fresh_token()
-    bff_login(client, user, token)
+    logged_in_session(client, user, token)
     for get in (get_user_access_token, async_to_sync(aget_user_access_token)):
         for _call in range(2):  # from the store, then from the worker's memory
             request = session_request(client)
@@ -159,7 +159,7 @@ def test_an_outage_on_the_straight_line_is_the_flows_to_answer(user: Any, monkey
     from tests.support.sessions import session_request
 
     client = Client()
-    bff_login(client, user, fresh_token())
+    logged_in_session(client, user, fresh_token())
     assert manager.get_user_access_token(session_request(client)).error is None  # now in memory
 
     def down(request: Any) -> Any:
@@ -193,7 +193,7 @@ def test_the_store_is_read_again_after_the_ttl(
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
     settings.BFF = {**settings.BFF, "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.CacheTokenStore"}}
     client = Client()
-    bff_login(client, user, fresh_token())
+    logged_in_session(client, user, fresh_token())
     proxied(client, route)
     counting_cache.CALLS.clear()
     proxied(client, route)
@@ -217,7 +217,7 @@ def test_what_the_memory_keeps_and_forgets(user: Any, memory_clock: Any) -> None
 
     client = Client()
     first = fresh_token()
-    bff_login(client, user, first)
+    logged_in_session(client, user, first)
     key = client.session.session_key
     assert manager.get_user_access_token(session_request(client)).token == first
     assert token_memory.recall((key, "\x00")) == first

@@ -77,7 +77,7 @@ def expire(client: Any) -> Any:
     return token
 
 
-def bff_login(client: Any, user: Any, token: Any, *, sub: str = "alice", sid: str = "sid-1") -> HttpRequest:
+def logged_in_session(client: Any, user: Any, token: Any, *, sub: str = "alice", sid: str = "sid-1") -> HttpRequest:
     """What a BFF login leaves in the session ``client`` holds: Django's login, the index entry, the tokens."""
     client.force_login(user, backend="django_bff.auth.BFFAuthenticationBackend")
     request = UserTokenStoreContract().new_request(client.cookies[settings.SESSION_COOKIE_NAME].value, user)
