@@ -31,7 +31,15 @@ from django.core.cache import caches
 from django_bff.conf import bff_settings
 from django_bff.faults import is_storage_error
 
-__all__ = ["NONCE_LIFETIME", "issuer_scope", "origin_scope", "nonce_for", "remember_nonce"]
+__all__ = [
+    "NONCE_LIFETIME",
+    "issuer_scope",
+    "origin_scope",
+    "nonce_for",
+    "anonce_for",
+    "remember_nonce",
+    "aremember_nonce",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +87,35 @@ def nonce_for(scope: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+async def anonce_for(scope: str) -> str | None:
+    """Async twin of :func:`nonce_for`."""
+    try:
+        value = await caches[bff_settings.CACHE].aget(_key(scope))
+    except Exception as e:
+        _degraded(e)
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _keepable(nonce: str | None) -> bool:
+    return bool(nonce) and len(str(nonce)) <= MAX_NONCE_LENGTH and str(nonce).isascii() and str(nonce).isprintable()
+
+
 def remember_nonce(scope: str, nonce: str | None) -> None:
     """Keep the nonce ``scope``'s server just gave (from its ``DPoP-Nonce`` header), for the next request."""
-    if not nonce or len(nonce) > MAX_NONCE_LENGTH or not nonce.isascii() or not nonce.isprintable():
+    if not _keepable(nonce):
         return
     try:
         caches[bff_settings.CACHE].set(_key(scope), nonce, NONCE_LIFETIME)
+    except Exception as e:
+        _degraded(e)
+
+
+async def aremember_nonce(scope: str, nonce: str | None) -> None:
+    """Async twin of :func:`remember_nonce`."""
+    if not _keepable(nonce):
+        return
+    try:
+        await caches[bff_settings.CACHE].aset(_key(scope), nonce, NONCE_LIFETIME)
     except Exception as e:
         _degraded(e)

@@ -39,8 +39,14 @@ from django_bff.conf import bff_settings, per_settings
 from django_bff.conf.loading import load_class
 from django_bff.conf.problems import Parsed, Problem
 from django_bff.exceptions import BFFImproperlyConfigured
-from django_bff.token_manager import get_client_access_token, get_user_access_token
+from django_bff.token_manager import (
+    aget_client_access_token,
+    aget_user_access_token,
+    get_client_access_token,
+    get_user_access_token,
+)
 from django_bff.token_manager.client import exchange_token
+from django_bff.token_manager.flow import Flow, call, run_async, run_sync
 from django_bff.tokens import TokenError, TokenResult, TokenType, UserTokenRequestParameters
 
 logger = logging.getLogger(__name__)
@@ -169,23 +175,45 @@ class DefaultAccessTokenRetriever(AccessTokenRetriever):
     def get_user_token(self, context: AccessTokenRetrievalContext) -> TokenResult:
         return get_user_access_token(context.request, context.user_token_request_parameters)
 
+    async def aget_user_token(self, context: AccessTokenRetrievalContext) -> TokenResult:
+        """Async twin of :meth:`get_user_token`; a subclass's own ``get_user_token`` runs in a thread."""
+        if type(self).get_user_token is not DefaultAccessTokenRetriever.get_user_token:
+            return await sync_to_async(self.get_user_token)(context)
+        return await aget_user_access_token(context.request, context.user_token_request_parameters)
+
     def get_client_token(self, context: AccessTokenRetrievalContext) -> TokenResult:
         return get_client_access_token(context.client_name)
 
-    def get_access_token(self, context: AccessTokenRetrievalContext) -> AccessTokenResult:
+    async def aget_client_token(self, context: AccessTokenRetrievalContext) -> TokenResult:
+        """Async twin of :meth:`get_client_token`; a subclass's own ``get_client_token`` runs in a thread."""
+        if type(self).get_client_token is not DefaultAccessTokenRetriever.get_client_token:
+            return await sync_to_async(self.get_client_token)(context)
+        return await aget_client_access_token(context.client_name)
+
+    def _result_flow(self, context: AccessTokenRetrievalContext) -> Flow[AccessTokenResult]:
+        """The token type's decision, written once for :meth:`get_access_token` and its async twin."""
         if context.token_type == TokenType.NONE:
             return NoAccessTokenResult()
         if context.token_type == TokenType.CLIENT:
-            return result_from_token(self.get_client_token(context))
-        result = self.get_user_token(context)
+            return result_from_token((yield from call(self.get_client_token, self.aget_client_token, context)))
+        result = yield from call(self.get_user_token, self.aget_user_token, context)
         if result.error is TokenError.NOT_AUTHENTICATED:
             if context.token_type == TokenType.USER_OR_CLIENT:
-                return result_from_token(self.get_client_token(context))
+                return result_from_token((yield from call(self.get_client_token, self.aget_client_token, context)))
             if context.optional:
                 return NoAccessTokenResult()
         if result.error is TokenError.NO_TOKEN and context.optional:
             return NoAccessTokenResult()
         return result_from_token(result)
+
+    def get_access_token(self, context: AccessTokenRetrievalContext) -> AccessTokenResult:
+        return run_sync(self._result_flow(context))
+
+    async def aget_access_token(self, context: AccessTokenRetrievalContext) -> AccessTokenResult:
+        """Async twin of :meth:`get_access_token`: no thread, unless a subclass overrides ``get_access_token``."""
+        if type(self).get_access_token is not DefaultAccessTokenRetriever.get_access_token:
+            return await super().aget_access_token(context)
+        return await run_async(self._result_flow(context))
 
 
 def resolve_retriever_class(value: Any) -> type[AccessTokenRetriever]:

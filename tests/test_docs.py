@@ -414,6 +414,8 @@ def test_the_committed_sequence_diagram_is_what_the_script_draws() -> None:
 _OPTIONAL_IMPORTS = {
     "opentelemetry",  # django_bff.telemetry is a no-op without an OpenTelemetry API
     "backports",  # urllib3 looks for backports.zstd; whichever namespace package answers is not needed
+    "click",  # httpx loads its command line (httpx[cli]) when click and rich happen to be installed
+    "rich",
 }
 
 _LOADED_BY_AUTODOC = """

@@ -260,6 +260,14 @@ class Proxy:
         ),
         exclusive=True,
     )
+    PROXY_ASYNC = Flag(
+        False,
+        (
+            "``True``: under ASGI the proxy runs async end to end (token, session and store reads, the "
+            "upstream call through a pooled ``httpx.AsyncClient``, the streamed answer), with no thread per "
+            "call or per quiet stream. ``False``: the thread path. WSGI is never affected."
+        ),
+    )
     PROXY_POOL_SIZE = Integer(20, "Connections per remote API host kept open in each process's pool.", minimum=1)
     PROXY_VERIFY = TLSVerify(
         True, "TLS certificate verification of remote APIs.", check_id="django_bff.E024", see=("django_bff.W009",)

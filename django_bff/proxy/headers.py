@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.http import HttpRequest, HttpResponseBase
 
+from django_bff import dpop
 from django_bff.conf import bff_settings, per_settings
 from django_bff.exceptions import BFFImproperlyConfigured
+from django_bff.retrievers import BearerTokenResult, DPoPTokenResult
 
 if TYPE_CHECKING:
     import urllib3
@@ -35,6 +37,8 @@ __all__ = [
     "IDENTITY_HEADER_PREFIXES",
     "NEVER_RETURNED",
     "NEVER_RETURNED_PREFIXES",
+    "token_headers",
+    "UpstreamAnswer",
 ]
 
 # The proxy package's one logger: docs/proxy.rst names it in its table of log lines.
@@ -189,6 +193,16 @@ def _never_forwarded() -> frozenset[str]:
     return HOP_BY_HOP | NEVER_FORWARDED | {bff_settings.ANTIFORGERY_HEADER.lower()}
 
 
+def token_headers(result: Any, method: str, url: str, nonce: str | None = None) -> dict[str, str]:
+    """The token's headers for a call: ``Authorization``, and a fresh ``DPoP`` proof for a bound token."""
+    if isinstance(result, BearerTokenResult):
+        return {"Authorization": f"Bearer {result.access_token}"}
+    if isinstance(result, DPoPTokenResult):
+        proof = dpop.make_proof(result.dpop_jwk, method, url, result.access_token, nonce)
+        return {"Authorization": f"DPoP {result.access_token}", "DPoP": proof}
+    return {}
+
+
 def _upstream_headers(request: HttpRequest, token_headers: dict[str, str], forward: frozenset[str]) -> dict[str, str]:
     never = _never_forwarded()
     connection = request.headers.get("Connection")
@@ -209,7 +223,20 @@ def _upstream_headers(request: HttpRequest, token_headers: dict[str, str], forwa
     return headers
 
 
-def _copy_response_headers(response: HttpResponseBase, upstream: urllib3.HTTPResponse) -> None:
+class UpstreamAnswer(Protocol):
+    """What the shared rules read of an upstream answer: urllib3's, or the async transport's."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+    @property
+    def headers(self) -> urllib3.HTTPHeaderDict: ...
+
+
+def _copy_response_headers(response: HttpResponseBase, upstream: UpstreamAnswer) -> None:
     """Put on ``response`` what the browser may see of the upstream answer's headers, and its reason phrase.
 
     Less the hop-by-hop ones, those the answer's ``Connection`` names and

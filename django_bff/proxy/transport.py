@@ -26,9 +26,19 @@ from urllib3.util.response import assert_header_parsing
 
 from django_bff import telemetry
 from django_bff.conf import bff_settings, per_settings_closing, stop_threads
-from django_bff.exceptions import InvalidContentLength, LengthRequired, RequestBodyTooLarge, UpstreamUnavailable
+from django_bff.exceptions import (
+    BFFError,
+    InvalidContentLength,
+    LengthRequired,
+    RequestBodyTooLarge,
+    UpstreamInvalidResponse,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from django_bff.proxy.headers import UpstreamAnswer
+from django_bff.proxy.paths import _loggable
 
-__all__ = ["get_proxy_pool"]
+__all__ = ["get_proxy_pool", "failed_call"]
 
 # The proxy package's one logger: docs/proxy.rst names it in its table of log lines.
 logger = logging.getLogger("django_bff.proxy")
@@ -226,7 +236,26 @@ async def _aresponse_chunks(body: _UpstreamBody) -> AsyncIterator[bytes]:
         chunks.close()
 
 
-def _unreadable(upstream: urllib3.HTTPResponse) -> str | None:
+def failed_call(
+    method: str, request: HttpRequest, url: str, *, timed_out: bool = False, problem: str | None = None, cause: str = ""
+) -> BFFError:
+    """The error of an upstream call that failed, logged: the one status mapping of both transports.
+
+    ``problem``: the answer cannot be passed on (502 ``upstream_invalid_response``);
+    ``timed_out``: 504 ``upstream_timeout``; else the API cannot be reached (502
+    ``upstream_unavailable``, ``cause`` naming why in the log).
+    """
+    if problem is not None:
+        logger.warning("%s %s -> %s answered %s", method, request.path, _loggable(url), problem)
+        return UpstreamInvalidResponse(f"the remote API answered {problem}")
+    if timed_out:
+        logger.warning("%s %s -> %s timed out", method, request.path, _loggable(url))
+        return UpstreamTimeout("the remote API did not answer in time")
+    logger.warning("%s %s -> %s failed: %s", method, request.path, _loggable(url), cause)
+    return UpstreamUnavailable("the remote API cannot be reached")
+
+
+def _unreadable(upstream: UpstreamAnswer) -> str | None:
     """Why the answer cannot be passed on (its headers or its framing cannot be trusted), or None.
 
     http.client stops reading headers at the first line it cannot parse (a line

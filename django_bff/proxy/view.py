@@ -24,19 +24,20 @@ from django.utils.decorators import classonlymethod
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from django_bff import dpop, telemetry
+from django_bff import telemetry
 from django_bff.antiforgery import check_antiforgery, check_csrf_header
 from django_bff.conf import bff_settings
 from django_bff.exceptions import (
     BFFError,
     BFFImproperlyConfigured,
     InvalidProxyPath,
-    UpstreamInvalidResponse,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from django_bff.proxy.dpop import call_with_proof
-from django_bff.proxy.headers import _copy_response_headers, _upstream_headers, validate_forward_headers
+from django_bff.proxy.async_view import ProxyView
+from django_bff.proxy.calls import traced_flow
+from django_bff.proxy.dpop import ThreadSender, call_with_proof
+from django_bff.proxy.headers import _copy_response_headers, _upstream_headers, token_headers, validate_forward_headers
 from django_bff.proxy.paths import _loggable, _raw_path, _validate_target, build_upstream_url
 from django_bff.proxy.transport import (
     _UPLOAD_CHUNK,
@@ -46,6 +47,7 @@ from django_bff.proxy.transport import (
     _finish,
     _unreadable,
     _UpstreamBody,
+    failed_call,
     get_proxy_pool,
 )
 from django_bff.responses import error_response, response_for
@@ -59,6 +61,7 @@ from django_bff.retrievers import (
     resolve_retriever_class,
     retriever_class_for,
 )
+from django_bff.token_manager.flow import run_sync
 from django_bff.tokens import TokenType, UserTokenRequestParameters
 
 __all__ = ["remote_api", "RemoteAPIView", "settings_routes"]
@@ -70,17 +73,11 @@ security_logger = logging.getLogger("django.security.django_bff")
 _SUPPORTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def _token_headers(result: Any, method: str, url: str, nonce: str | None = None) -> dict[str, str]:
-    if isinstance(result, BearerTokenResult):
-        return {"Authorization": f"Bearer {result.access_token}"}
-    if isinstance(result, DPoPTokenResult):
-        proof = dpop.make_proof(result.dpop_jwk, method, url, result.access_token, nonce)
-        return {"Authorization": f"DPoP {result.access_token}", "DPoP": proof}
-    return {}
-
-
 class RemoteAPIView(View):
     """Proxies every method under a route to ``upstream``. Made by :func:`remote_api`."""
+
+    #: The methods proxied; any other is answered 405.
+    supported_methods = _SUPPORTED_METHODS
 
     upstream: str | None = None
     token_type: TokenType = TokenType.USER
@@ -118,7 +115,7 @@ class RemoteAPIView(View):
         # Exempt from CsrfViewMiddleware always: it would parse a form body (and so
         # consume the stream we forward). The view checks instead: the anti-forgery
         # header, or with antiforgery=False Django's CSRF token from its header.
-        return csrf_exempt(super().as_view(**initkwargs))
+        return ProxyView(csrf_exempt(super().as_view(**initkwargs)))
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = error_response(405, "method_not_allowed")
@@ -130,7 +127,10 @@ class RemoteAPIView(View):
         return retriever_class_for(self.retriever_class, local_path)()
 
     def dispatch(self, request: HttpRequest, *args: Any, path: str = "", **kwargs: Any) -> HttpResponseBase:
-        response = self._dispatch(request, path)
+        return self.counted(request, self._dispatch(request, path))
+
+    def counted(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        """``response``, counted in ``bff.proxy.requests`` when OpenTelemetry is on (both paths)."""
         if telemetry.ENABLED:
             attributes = {
                 "http.route": self.route_name(),
@@ -150,38 +150,26 @@ class RemoteAPIView(View):
         try:
             return self.proxy(request, path)
         except BFFError as e:
-            if isinstance(e, InvalidProxyPath):
-                # %r: a refused path may hold control characters meant to forge log lines.
-                security_logger.warning("refused proxy path %r: %s", request.path[:200], e)
-            elif e.status_code >= 500 and not isinstance(e, (UpstreamUnavailable, UpstreamTimeout)):
-                logger.error("proxy misconfigured for %r: %s", request.path[:200], e)
-            return response_for(e)
+            return self.failed(request, e)
+
+    def failed(self, request: HttpRequest, e: BFFError) -> HttpResponseBase:
+        """The answer to a call that stopped at ``e`` (both paths), logged where it needs to be."""
+        if isinstance(e, InvalidProxyPath):
+            # %r: a refused path may hold control characters meant to forge log lines.
+            security_logger.warning("refused proxy path %r: %s", request.path[:200], e)
+        elif e.status_code >= 500 and not isinstance(e, (UpstreamUnavailable, UpstreamTimeout)):
+            logger.error("proxy misconfigured for %r: %s", request.path[:200], e)
+        return response_for(e)
 
     def proxy(self, request: HttpRequest, path: str) -> HttpResponseBase:
-        assert self.upstream is not None
-        if self.antiforgery:
-            check_antiforgery(request)
-        else:
-            check_csrf_header(request)
+        self.check_request(request)
         if self.require_authentication and not _logged_in(request):
             return error_response(401, "not_authenticated")
-        url = build_upstream_url(self.upstream, path, request.META.get("QUERY_STRING", ""), _raw_path(request))
-        length = _body_length(request)
-
-        context = AccessTokenRetrievalContext(
-            request=request,
-            local_path=request.path,
-            api_address=self.upstream,
-            token_type=self.token_type,
-            optional=self.optional,
-            user_token_request_parameters=self.user_token_request_parameters or UserTokenRequestParameters(),
-            client_name=self.client,
-        )
+        url, length, context = self.prepare(request, path)
         result = self.get_retriever(request.path).get_access_token(context)
-        if isinstance(result, AccessTokenRetrievalError):
-            return error_response(result.status_code, result.error, result.retry_after)
-        if not isinstance(result, (BearerTokenResult, DPoPTokenResult, NoAccessTokenResult)):
-            raise BFFImproperlyConfigured(f"the retriever returned {type(result).__name__}, not an AccessTokenResult")
+        refused = self.refused_result(result)
+        if refused is not None:
+            return refused
 
         method = str(request.method)
         chunk_size = bff_settings.PROXY_CHUNK_SIZE
@@ -191,6 +179,39 @@ class RemoteAPIView(View):
         upstream = self.call_upstream(request, method, url, result, length, chunk_size)
         self._log(request, method, url, upstream.status, started)
         return self.make_response(request, upstream, chunk_size)
+
+    def check_request(self, request: HttpRequest) -> None:
+        """Step 1 (both paths): the anti-forgery header, or Django's CSRF token on a route without it."""
+        assert self.upstream is not None
+        if self.antiforgery:
+            check_antiforgery(request)
+        else:
+            check_csrf_header(request)
+
+    def prepare(self, request: HttpRequest, path: str) -> tuple[str, int, AccessTokenRetrievalContext]:
+        """Steps 2 and 3 (both paths, no I/O): the upstream URL, the body's length, the retriever's context."""
+        assert self.upstream is not None
+        url = build_upstream_url(self.upstream, path, request.META.get("QUERY_STRING", ""), _raw_path(request))
+        length = _body_length(request)
+        context = AccessTokenRetrievalContext(
+            request=request,
+            local_path=request.path,
+            api_address=self.upstream,
+            token_type=self.token_type,
+            optional=self.optional,
+            user_token_request_parameters=self.user_token_request_parameters or UserTokenRequestParameters(),
+            client_name=self.client,
+        )
+        return url, length, context
+
+    @staticmethod
+    def refused_result(result: Any) -> HttpResponseBase | None:
+        """Step 4's answer when the retriever gave no token to send (both paths); None when it did."""
+        if isinstance(result, AccessTokenRetrievalError):
+            return error_response(result.status_code, result.error, result.retry_after)
+        if not isinstance(result, (BearerTokenResult, DPoPTokenResult, NoAccessTokenResult)):
+            raise BFFImproperlyConfigured(f"the retriever returned {type(result).__name__}, not an AccessTokenResult")
+        return None
 
     def call_upstream(
         self, request: HttpRequest, method: str, url: str, result: Any, length: int, chunk_size: int
@@ -214,27 +235,11 @@ class RemoteAPIView(View):
         self, request: HttpRequest, method: str, url: str, result: Any, length: int, chunk_size: int
     ) -> HttpResponseBase:
         """:meth:`proxy`'s upstream part with a ``CLIENT`` span and the ``http.client.*`` metrics."""
-        attributes: dict[str, Any] = {
-            "http.request.method": method,
-            **telemetry.server_attributes(url),
-            "http.route": self.route_name(),
-        }
         started = time.monotonic()
-        with telemetry.span(f"{method} {self.route_name()}", {**attributes, "url.full": _loggable(url)}) as span:
-            try:
-                upstream = self.call_upstream(request, method, url, result, length, chunk_size)
-            except BFFError as e:
-                span.error(e.default_code)
-                telemetry.observe(
-                    "http.client.request.duration", span.elapsed, {**attributes, "error.type": e.default_code}
-                )
-                raise
-            attributes["http.response.status_code"] = upstream.status
-            span.set("http.response.status_code", upstream.status)
-            if upstream.status >= 500:
-                span.error(str(upstream.status))
-        telemetry.observe("http.client.request.duration", time.monotonic() - started, attributes)
-        telemetry.observe("http.client.request.body.size", length, attributes)
+        sender = ThreadSender(
+            request, lambda nonce, content: self.send(request, method, url, result, length, chunk_size, nonce, content)
+        )
+        upstream, attributes = run_sync(traced_flow(self.route_name(), method, url, result, length, sender))
         self._log(request, method, url, upstream.status, started)
         return self.make_response(request, upstream, chunk_size, attributes)
 
@@ -250,7 +255,7 @@ class RemoteAPIView(View):
         content: bytes | None = None,
     ) -> urllib3.HTTPResponse:
         """One upstream call; ``content`` is the body when it was read whole (else it is streamed)."""
-        headers = _upstream_headers(request, _token_headers(result, method, url, nonce), self.forward_headers)
+        headers = _upstream_headers(request, token_headers(result, method, url, nonce), self.forward_headers)
         telemetry.inject(headers)  # the upstream span's W3C traceparent, when there is one
         body: Any = content
         if content is None and length:
@@ -273,24 +278,18 @@ class RemoteAPIView(View):
             )
             assert isinstance(response, urllib3.HTTPResponse)
         except urllib3.exceptions.InvalidHeader:  # conflicting Content-Length values
-            logger.warning("%s %s -> %s answered an invalid Content-Length", method, request.path, _loggable(url))
-            raise UpstreamInvalidResponse("the remote API answered an invalid Content-Length") from None
+            raise failed_call(method, request, url, problem="an invalid Content-Length") from None
         except (urllib3.exceptions.HTTPError, OSError) as e:
             cause = getattr(e, "reason", None) or e
             # NewConnectionError (refused, no route, no such host) is a ConnectTimeoutError subclass: 502, not 504.
             timed_out = isinstance(cause, urllib3.exceptions.TimeoutError) and not isinstance(
                 cause, urllib3.exceptions.NewConnectionError
             )
-            if timed_out:
-                logger.warning("%s %s -> %s timed out", method, request.path, _loggable(url))
-                raise UpstreamTimeout("the remote API did not answer in time") from None
-            logger.warning("%s %s -> %s failed: %s", method, request.path, _loggable(url), type(e).__name__)
-            raise UpstreamUnavailable("the remote API cannot be reached") from None
+            raise failed_call(method, request, url, timed_out=timed_out, cause=type(e).__name__) from None
         problem = _unreadable(response)
         if problem:
             _finish(response, False)  # its framing cannot be trusted: never reused
-            logger.warning("%s %s -> %s answered %s", method, request.path, _loggable(url), problem)
-            raise UpstreamInvalidResponse(f"the remote API answered {problem}")
+            raise failed_call(method, request, url, problem=problem)
         return response
 
     def make_response(

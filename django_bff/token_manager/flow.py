@@ -109,7 +109,11 @@ def run_sync(flow: Flow[T]) -> T:
         except StopIteration as stop:
             done: T = stop.value
             return done
-        result, error = None, None
+        finally:
+            # An exception leaving the flow must not keep this frame (and so itself) alive: the cycle
+            # would hold what its traceback holds (an upstream socket) until the cyclic collector runs.
+            error = None
+        result = None
         try:
             if isinstance(op, Wait):
                 result = op.lock.take(op.seconds, polling=op.polling, check=op.look)
@@ -129,7 +133,11 @@ async def run_async(flow: Flow[T]) -> T:
         except StopIteration as stop:
             done: T = stop.value
             return done
-        result, error = None, None
+        finally:
+            # An exception leaving the flow must not keep this frame (and so itself) alive: the cycle
+            # would hold what its traceback holds (an upstream socket) until the cyclic collector runs.
+            error = None
+        result = None
         try:
             if isinstance(op, Wait):
                 result = await op.lock.atake(op.seconds, polling=op.polling, check=op.alook)
