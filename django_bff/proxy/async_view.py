@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 
 from django_bff import telemetry
@@ -51,8 +52,11 @@ _MARK_311 = getattr(asyncio.coroutines, "_is_coroutine", None)
 
 
 def _runs_async() -> bool:
-    """Whether this call takes the async path: asked for, and called from an event loop."""
-    if not bff_settings.PROXY_ASYNC:
+    """Whether this call takes the async path: asked for, and called from an event loop.
+
+    Not with ``ATOMIC_REQUESTS``: Django refuses to wrap a coroutine view in a transaction.
+    """
+    if not bff_settings.PROXY_ASYNC or any(db.get("ATOMIC_REQUESTS") for db in settings.DATABASES.values()):
         return False
     try:
         asyncio.get_running_loop()

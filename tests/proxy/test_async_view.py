@@ -68,7 +68,11 @@ def call(async_client: Any, method: str, path: str, **kwargs: Any) -> tuple[Any,
     return async_to_sync(run)()
 
 
-def test_the_view_is_a_coroutine_view_only_in_an_event_loop_with_the_setting(on: Any, settings: Any) -> None:
+def test_the_view_is_a_coroutine_view_only_in_an_event_loop_with_the_setting(
+    on: Any, settings: Any, monkeypatch: Any
+) -> None:
+    from django.conf import settings as django_settings
+
     view = RemoteAPIView.as_view(upstream="https://api.example.com/")
     assert not iscoroutinefunction(view)  # no loop here: WSGI, the test Client
 
@@ -76,8 +80,36 @@ def test_the_view_is_a_coroutine_view_only_in_an_event_loop_with_the_setting(on:
         return iscoroutinefunction(view)
 
     assert async_to_sync(inside)()
+    with monkeypatch.context() as patch:
+        patch.setitem(django_settings.DATABASES["default"], "ATOMIC_REQUESTS", True)
+        assert not async_to_sync(inside)()  # Django would refuse a coroutine view in a transaction
+    assert async_to_sync(inside)()
     settings.BFF = {**settings.BFF, "PROXY_ASYNC": False}
     assert not async_to_sync(inside)()
+
+
+def test_the_hot_path_budget_holds_under_asgi(on: Any, settings: Any, user: Any, upstream: Upstream) -> None:
+    """As tests/proxy/test_budget.py pins for the thread path: one cache round trip (the session), no write."""
+    from datetime import datetime, timedelta, timezone
+
+    from django.test import AsyncClient
+
+    from tests.support import counting_cache
+    from tests.support.sessions import logged_in_session
+
+    settings.CACHES = {"default": {"BACKEND": "tests.support.counting_cache.CountingLocMemCache"}}
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    settings.BFF = {**settings.BFF, "USER_TOKEN_STORE": {"BACKEND": "django_bff.stores.CacheTokenStore"}}
+    now = datetime.now(timezone.utc)
+    client = Client()
+    logged_in_session(client, user, sample_token(1, issued_at=now, expires_at=now + timedelta(hours=1)))
+    async_client = AsyncClient()
+    async_client.cookies = client.cookies
+    assert call(async_client, "GET", "/api/user/x")[0].status_code == 200  # warm: the token in memory
+    counting_cache.CALLS.clear()
+    assert call(async_client, "GET", "/api/user/x")[0].status_code == 200
+    assert counting_cache.round_trips() == 1, dict(counting_cache.CALLS)
+    assert counting_cache.writes() == 0
 
 
 def test_a_user_call_goes_through_the_async_twins_and_httpx(on: Any, browser: Any, upstream: Upstream) -> None:
