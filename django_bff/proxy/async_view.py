@@ -37,6 +37,7 @@ from django_bff.exceptions import BFFError
 from django_bff.proxy.async_transport import AsyncAnswer, aread_body, asend, response_chunks
 from django_bff.proxy.calls import call_flow, traced_flow
 from django_bff.proxy.headers import _copy_response_headers, _upstream_headers, token_headers
+from django_bff.proxy.paths import _is_websocket_target
 from django_bff.proxy.transport import _UPLOAD_CHUNK
 from django_bff.responses import error_response
 from django_bff.token_manager.flow import Call, run_async
@@ -92,6 +93,8 @@ class ProxyView:
 
 async def adispatch(view: RemoteAPIView, request: HttpRequest, path: str) -> HttpResponseBase:
     """:meth:`RemoteAPIView.dispatch`, async."""
+    if _is_websocket_target(view.upstream):  # django_bff.asgi.BFFApplication proxies its WebSocket connections
+        return view.counted(request, error_response(426, "websocket_required"))
     if request.method not in view.supported_methods:
         return view.counted(request, view.http_method_not_allowed(request))
     try:

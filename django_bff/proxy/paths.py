@@ -108,20 +108,32 @@ def _loggable(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
+def _is_websocket_target(target: object) -> bool:
+    """Whether a route's target is a WebSocket URL (``ws://``, ``wss://``): a route that
+    :class:`~django_bff.asgi.BFFApplication` proxies, and that plain HTTP requests find answered 426."""
+    return isinstance(target, str) and urlsplit(target).scheme in ("ws", "wss")
+
+
 def _validate_target(target: Any, allow_insecure: bool | None) -> None:
-    """Raise :class:`BFFImproperlyConfigured` unless ``target`` is an absolute http(s) URL (https outside DEBUG
-    unless ``allow_insecure`` or ``BFF["ALLOW_INSECURE_UPSTREAMS"]``)."""
+    """Raise :class:`BFFImproperlyConfigured` unless ``target`` is an absolute http(s) or ws(s) URL (https or wss
+    outside DEBUG unless ``allow_insecure`` or ``BFF["ALLOW_INSECURE_UPSTREAMS"]``)."""
     from django.conf import settings
 
     if not isinstance(target, str):
         raise BFFImproperlyConfigured(f"a remote API target must be a URL string, got {target!r}")
     parts = urlsplit(target)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment or parts.username:
-        raise BFFImproperlyConfigured(f"the remote API target {target!r} is not an absolute http(s) URL")
-    if parts.scheme == "http":
+    if (
+        parts.scheme not in ("http", "https", "ws", "wss")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or parts.username
+    ):
+        raise BFFImproperlyConfigured(f"the remote API target {target!r} is not an absolute http(s) or ws(s) URL")
+    if parts.scheme in ("http", "ws"):
         allowed = allow_insecure if allow_insecure is not None else bff_settings.ALLOW_INSECURE_UPSTREAMS
         if not (allowed or settings.DEBUG):
             raise BFFImproperlyConfigured(
-                f"the remote API target {target!r} is not https; set allow_insecure=True "
+                f"the remote API target {target!r} is not https or wss; set allow_insecure=True "
                 'or BFF["ALLOW_INSECURE_UPSTREAMS"] to allow it'
             )

@@ -38,7 +38,7 @@ from django_bff.proxy.async_view import ProxyView
 from django_bff.proxy.calls import traced_flow
 from django_bff.proxy.dpop import ThreadSender, call_with_proof
 from django_bff.proxy.headers import _copy_response_headers, _upstream_headers, token_headers, validate_forward_headers
-from django_bff.proxy.paths import _loggable, _raw_path, _validate_target, build_upstream_url
+from django_bff.proxy.paths import _is_websocket_target, _loggable, _raw_path, _validate_target, build_upstream_url
 from django_bff.proxy.transport import (
     _UPLOAD_CHUNK,
     _AsyncUpstreamBody,
@@ -145,6 +145,8 @@ class RemoteAPIView(View):
         return self.route if self.route is not None else str(self.upstream)
 
     def _dispatch(self, request: HttpRequest, path: str) -> HttpResponseBase:
+        if _is_websocket_target(self.upstream):  # django_bff.asgi.BFFApplication proxies its WebSocket connections
+            return error_response(426, "websocket_required")
         if request.method not in _SUPPORTED_METHODS:
             return self.http_method_not_allowed(request)
         try:

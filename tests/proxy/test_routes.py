@@ -168,3 +168,52 @@ def test_the_branches_answer_their_own_defaults() -> None:
     assert ProxyError is UpstreamError
     assert (BFFRequestError.status_code, BFFRequestError.default_code) == (400, "bad_request")
     assert (UpstreamError.status_code, UpstreamError.default_code) == (502, "proxy_error")
+
+
+# --- WebSocket routes: a ws:// or wss:// target -------------------------------------------------------
+
+
+def test_a_websocket_target_is_validated_like_an_http_one(settings: Any) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from django_bff.proxy import remote_api
+
+    assert remote_api("ws/chat/", "wss://chat.example.com/socket/").pattern.regex.match("ws/chat/room")
+    with pytest.raises(ImproperlyConfigured, match="not https or wss"):
+        remote_api("ws/chat/", "ws://chat.example.com/socket/")
+    assert remote_api("ws/chat/", "ws://chat.example.com/socket/", allow_insecure=True)
+    with pytest.raises(ImproperlyConfigured, match="absolute"):
+        remote_api("ws/chat/", "wss://chat.example.com/socket/?room=1")
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put"])
+def test_a_plain_http_request_to_a_websocket_route_is_answered_426(settings: Any, client: Any, method: str) -> None:
+    from tests.support.urlconf import use_current_routes
+
+    settings.BFF = {
+        **settings.BFF,
+        "REMOTE_APIS": [{"PREFIX": "ws/chat/", "TARGET": "wss://chat.example.com/socket/", "TOKEN_TYPE": "user"}],
+    }
+    use_current_routes(settings)
+    response = getattr(client, method)("/ws/chat/room", HTTP_X_CSRF="1")
+    assert response.status_code == 426 and response.json() == {"error": "websocket_required"}
+    # The HTTP routes are as they were.
+    assert client.get("/ws/other").status_code == 404
+
+
+@pytest.mark.parametrize("proxy_async", [True, False])
+def test_under_asgi_a_plain_http_request_to_a_websocket_route_is_answered_426(
+    settings: Any, async_client: Any, proxy_async: bool
+) -> None:
+    from asgiref.sync import async_to_sync
+
+    from tests.support.urlconf import use_current_routes
+
+    settings.BFF = {
+        **settings.BFF,
+        "PROXY_ASYNC": proxy_async,
+        "REMOTE_APIS": [{"PREFIX": "ws/chat/", "TARGET": "wss://chat.example.com/socket/", "TOKEN_TYPE": "user"}],
+    }
+    use_current_routes(settings)
+    response = async_to_sync(async_client.get)("/ws/chat/room", HTTP_X_CSRF="1")
+    assert response.status_code == 426 and response.json() == {"error": "websocket_required"}
