@@ -1,4 +1,4 @@
-"""ASGI entry point for the uvicorn processes that the proxy tests start."""
+"""ASGI entry point for the uvicorn processes that the proxy tests start: as a project's ``asgi.py`` would be."""
 
 from __future__ import annotations
 
@@ -8,6 +8,6 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
-from django_bff.asgi import RequestBodyLimitMiddleware  # noqa: E402  (after the settings module is chosen)
+from django_bff.asgi import BFFApplication, RequestBodyLimitMiddleware  # noqa: E402  (after the settings module)
 
-application = RequestBodyLimitMiddleware(get_asgi_application())
+application = BFFApplication(RequestBodyLimitMiddleware(get_asgi_application()))

@@ -104,7 +104,7 @@ def test_a_stalled_upload_is_answered_408(leak_guard: Any) -> None:
     sent = run_stalled(RequestBodyLimitMiddleware)
     assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
     assert json.loads(sent[1]["body"]) == {"error": "request_body_timeout"} and len(sent) == 2
-    assert any("answered 408" in r.getMessage() for r in leak_guard.records if r.name == "django_bff.asgi")
+    assert any("answered 408" in r.getMessage() for r in leak_guard.records if r.name == "django_bff.asgi.body_limit")
 
 
 def test_a_stalled_upload_after_the_answer_started_is_only_cut() -> None:

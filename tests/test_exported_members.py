@@ -23,7 +23,11 @@ HEADER_POLICY = {
 #: a module's ``__all__`` is a change here too, made on purpose.
 PUBLIC = {
     "django_bff.antiforgery": {"check_antiforgery", "check_csrf_header"},
-    "django_bff.asgi": {"RequestBodyLimitMiddleware"},
+    "django_bff.asgi": {"BFFApplication", "RequestBodyLimitMiddleware"},
+    "django_bff.asgi.application": {"BFFApplication"},
+    "django_bff.asgi.body_limit": {"RequestBodyLimitMiddleware"},
+    "django_bff.asgi.handshake": {"Refused", "Handshake", "check_handshake"},
+    "django_bff.asgi.websocket": {"proxy_websocket", "session_ended"},
     "django_bff.assertions": {
         "ClientAssertion",
         "ClientAssertionService",

@@ -305,3 +305,29 @@ class Proxy:
         unit="bytes",
         default_doc="``65536`` (64 KiB)",
     )
+    WEBSOCKET_ALLOWED_ORIGINS = Origins(
+        [],
+        (
+            "Origins, besides the request's own scheme and host, whose pages may open a WebSocket through "
+            "a ``ws://`` or ``wss://`` route (:class:`~django_bff.asgi.BFFApplication`)."
+        ),
+        check_id="django_bff.E060",
+    )
+    WEBSOCKET_MAX_MESSAGE = Integer(
+        1024 * 1024,
+        (
+            "The largest WebSocket message the proxy relays, either way: a larger one closes both "
+            "sockets with 1009 (message too big)."
+        ),
+        minimum=1,
+        unit="bytes",
+        default_doc="``1048576`` (1 MiB)",
+    )
+    WEBSOCKET_SESSION_CHECK_INTERVAL = Number(
+        10.0,
+        (
+            "How often a WebSocket opened by a logged-in session reads the session again: once the "
+            "session holds no login, the socket is closed with 1008 ``session_ended``."
+        ),
+        exclusive=True,
+    )

@@ -1,6 +1,7 @@
 """An ASGI middleware that bounds request bodies before Django reads them.
 
-In the data flow: before Django, around the whole ASGI application. A request
+In the data flow: before Django, around the whole ASGI application (inside
+:class:`~django_bff.asgi.BFFApplication` when both are used). A request
 body is bounded here before Django's handler reads it; the proxy view
 (:mod:`django_bff.proxy.view`) then streams it upstream.
 
@@ -11,9 +12,9 @@ making the server write an arbitrarily large body to disk. Wrap the application:
 
     # asgi.py
     from django.core.asgi import get_asgi_application
-    from django_bff.asgi import RequestBodyLimitMiddleware
+    from django_bff.asgi import BFFApplication, RequestBodyLimitMiddleware
 
-    application = RequestBodyLimitMiddleware(get_asgi_application())
+    application = BFFApplication(RequestBodyLimitMiddleware(get_asgi_application()))
 
 A body announced larger than the limit (``Content-Length``) is answered 413 at
 once, without reading it; a body without ``Content-Length`` is counted as it
@@ -43,6 +44,7 @@ __all__ = ["RequestBodyLimitMiddleware"]
 
 logger = logging.getLogger(__name__)
 
+#: The ASGI types, as this package's modules name them.
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
