@@ -64,12 +64,13 @@ def scope(path: str, origin: str | None = "http://testserver", cookie: str = "",
         headers.append((b"origin", origin.encode()))
     if cookie:
         headers.append((b"cookie", f"{django_settings.SESSION_COOKIE_NAME}={cookie}".encode()))
+    path, _, query = path.partition("?")
     return {
         "type": "websocket",
         "scheme": "ws",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query.encode(),
         "root_path": "",
         "headers": headers,
         "subprotocols": ["chat.v1"],
@@ -245,7 +246,7 @@ def test_the_relay_in_process(ws_upstream: Any, bff_client: Any, user: Any) -> N
         await asyncio.wait_for(task, 20)
 
     async_to_sync(run)()
-    assert ws_upstream.seen[-1].headers["authorization"] == f"Bearer {TOKEN}"
+    assert ws_upstream.connection(1).headers["authorization"] == f"Bearer {TOKEN}"
 
 
 @pytest.mark.integration
@@ -283,7 +284,7 @@ def test_the_relay_ends(ws_upstream: Any, bff_client: Any, user: Any, ending: st
         return closed
 
     closed = async_to_sync(run)()
-    seen = ws_upstream.seen[-1]
+    seen = ws_upstream.connection(1)
     assert seen.closed.wait(20)
     expected = {
         "browser message too big": ((1009, ""), 1009),
@@ -293,3 +294,110 @@ def test_the_relay_ends(ws_upstream: Any, bff_client: Any, user: Any, ending: st
     }[ending]
     assert (None if closed is None else (closed["code"], closed["reason"])) == expected[0]
     assert seen.close_code == expected[1]
+
+
+@pytest.mark.integration
+def test_a_browser_gone_while_the_upstream_sends_closes_the_upstream(
+    ws_upstream: Any, bff_client: Any, user: Any
+) -> None:
+    token = UserToken(
+        access_token=TOKEN, refresh_token="rt", expires_at=datetime.now(timezone.utc) + timedelta(hours=1)
+    )
+    logged_in_session(bff_client, user, token)
+    cookie = bff_client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    browser = Browser()
+
+    async def gone(message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.send":
+            raise OSError("the browser's connection is gone")
+        await browser.send(message)
+
+    async def run() -> None:
+        await browser.inbox.put({"type": "websocket.connect"})
+        task = asyncio.ensure_future(
+            BFFApplication(django_app)(scope("/ws/chat/r", cookie=cookie), browser.receive, gone)
+        )
+        await browser.next_sent("websocket.accept")
+        await browser.inbox.put({"type": "websocket.receive", "text": "hello"})
+        await asyncio.wait_for(task, 20)  # ends without an error: the upstream is closed, the browser left
+
+    async_to_sync(run)()
+    seen = ws_upstream.connection(1)
+    assert seen.closed.wait(20) and seen.close_code == 1001
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("status", "expected"), [(403, 403), (500, 502)])
+def test_an_upstream_refusal_is_passed_on_when_it_is_the_browsers_business(
+    ws_upstream: Any, settings: Any, status: int, expected: int
+) -> None:
+    target = f"{ws_upstream.url}/refuse/{status}/"
+    settings.BFF = {
+        **settings.BFF,
+        "REMOTE_APIS": [{"PREFIX": "ws/r/", "TARGET": target, "TOKEN_TYPE": "none", "ALLOW_INSECURE": True}],
+    }
+    use_current_routes(settings)
+    assert refusal(handshake(BFFApplication(django_app), scope("/ws/r/x"))) == (expected, {"error": "upstream_refused"})
+
+
+@pytest.mark.integration
+def test_a_dpop_bound_token_goes_with_a_proof_for_the_handshake(ws_upstream: Any, settings: Any) -> None:
+    import jwt
+
+    target = f"{ws_upstream.url}/socket/"
+    retriever = "tests.support.retrievers.DPoPRetriever"
+    settings.BFF = {
+        **settings.BFF,
+        "REMOTE_APIS": [{"PREFIX": "ws/d/", "TARGET": target, "RETRIEVER": retriever, "ALLOW_INSECURE": True}],
+    }
+    use_current_routes(settings)
+    browser = Browser()
+
+    async def run() -> None:
+        await browser.inbox.put({"type": "websocket.connect"})
+        task = asyncio.ensure_future(BFFApplication(django_app)(scope("/ws/d/x?a=1"), browser.receive, browser.send))
+        await browser.next_sent("websocket.accept")
+        await browser.inbox.put({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait_for(task, 20)
+
+    async_to_sync(run)()
+    headers = ws_upstream.connection(1).headers
+    assert headers["authorization"] == "DPoP dpop-bound-websocket-token"
+    claims = jwt.decode(headers["dpop"], options={"verify_signature": False})
+    assert claims["htm"] == "GET" and claims["htu"] == f"{ws_upstream.url.replace('ws://', 'http://')}/socket/x"
+    assert "ath" in claims and ws_upstream.connection(1).path == "/socket/x?a=1"
+
+
+def test_a_host_outside_allowed_hosts_is_refused_403(routes: Any) -> None:
+    sc = scope("/ws/chat/room", "http://evil.invalid")
+    sc["headers"] = [(b"host", b"evil.invalid"), *[(k, v) for k, v in sc["headers"] if k != b"host"]]
+    assert refusal(handshake(BFFApplication(django_app), sc)) == (403, {"error": "origin_not_allowed"})
+    assert CountingRetriever.calls == 0
+
+
+def test_a_retriever_that_returns_no_result_is_an_error(routes: Any, settings: Any) -> None:
+    retriever = "tests.support.retrievers.BrokenRetriever"
+    target = "ws://upstream.invalid/"
+    settings.BFF = {**settings.BFF, "REMOTE_APIS": [{"PREFIX": "ws/b/", "TARGET": target, "RETRIEVER": retriever}]}
+    use_current_routes(settings)
+    with pytest.raises(TypeError, match="not an AccessTokenResult"):
+        handshake(BFFApplication(django_app), scope("/ws/b/x"))
+
+
+def test_the_tls_context_follows_the_proxys_settings(settings: Any, tmp_path: Any) -> None:
+    import ssl
+
+    from django_bff.asgi.websocket import _tls
+
+    settings.BFF = {**settings.BFF, "PROXY_VERIFY": False}
+    assert _tls().verify_mode == ssl.CERT_NONE and not _tls().check_hostname
+    settings.BFF = {**settings.BFF, "PROXY_VERIFY": True}
+    assert _tls().verify_mode == ssl.CERT_REQUIRED and _tls().check_hostname
+
+
+def test_a_session_storage_outage_is_not_a_session_end(dead_cache: Any, settings: Any) -> None:
+    from django_bff.asgi.websocket import session_ended
+
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    settings.SESSION_CACHE_ALIAS = dead_cache
+    assert async_to_sync(session_ended)("a-session-key-of-the-right-length") is False

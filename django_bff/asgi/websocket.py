@@ -185,6 +185,10 @@ class _Relay:
                 await self.send({"type": "websocket.send", key: data})
         except ConnectionClosed:
             pass
+        except OSError:  # the browser's connection is gone (uvicorn's ClientDisconnected)
+            self.browser_closed = True
+            await self.upstream.close(GOING_AWAY)
+            return
         rcvd = self.upstream.protocol.close_rcvd
         sent = self.upstream.protocol.close_sent
         if rcvd is not None:

@@ -51,3 +51,17 @@ class BrokenRetriever(AccessTokenRetriever):
 
     def get_access_token(self, context: AccessTokenRetrievalContext) -> Any:
         return "not a result"
+
+
+class DPoPRetriever(AccessTokenRetriever):
+    """A DPoP-bound token and its key (one key for the process), for the WebSocket handshake's proof."""
+
+    key: str | None = None
+
+    def get_access_token(self, context: AccessTokenRetrievalContext) -> Any:
+        from django_bff.dpop import new_key
+        from django_bff.retrievers import DPoPTokenResult
+
+        if DPoPRetriever.key is None:
+            DPoPRetriever.key = new_key()
+        return DPoPTokenResult("dpop-bound-websocket-token", DPoPRetriever.key)

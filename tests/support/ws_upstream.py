@@ -3,12 +3,14 @@
 It echoes every message (text as text, binary as binary) and obeys a few
 text commands: ``close:CODE:REASON`` closes with that code, ``ping`` pings the
 BFF and answers ``pong-received`` once the pong came back, ``big:N`` sends N
-bytes of text. Every connection is recorded: the handshake's headers and path,
-the subprotocol chosen, and the close code the upstream received.
+bytes of text. A handshake to ``/refuse/NNN/`` is answered NNN. Every
+connection is recorded: the handshake's headers and path, the subprotocol
+chosen, and the close code the upstream received.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +32,9 @@ class Seen:
     close_code: int | None = None
 
 
+_LOGGER = logging.getLogger("tests.ws_upstream")
+_LOGGER.setLevel(logging.INFO)
+
 #: The subprotocols the upstream speaks, preferred first.
 SUBPROTOCOLS = ("chat.v2", "chat.v1")
 
@@ -39,11 +44,19 @@ def _choose(connection: ServerConnection, offered: Sequence[str]) -> Any:
     return next((p for p in SUBPROTOCOLS if p in offered), None)
 
 
+def _refuse(connection: ServerConnection, request: Any) -> Any:
+    """A handshake to a path under ``/refuse/NNN/`` is answered with that status."""
+    if request.path.startswith("/refuse/"):
+        return connection.respond(int(request.path.split("/")[2]), "refused\n")
+    return None
+
+
 class WebSocketUpstream:
     """``with WebSocketUpstream() as upstream:`` a server on ``upstream.url`` (``ws://127.0.0.1:PORT``)."""
 
     def __init__(self) -> None:
         self.seen: list[Seen] = []
+        self.arrived = threading.Condition()
         self.server: Server | None = None
         self.url = ""
 
@@ -51,7 +64,9 @@ class WebSocketUpstream:
         request = connection.request
         assert request is not None
         seen = Seen(request.path, {k.lower(): v for k, v in request.headers.raw_items()}, connection.subprotocol)
-        self.seen.append(seen)
+        with self.arrived:
+            self.seen.append(seen)
+            self.arrived.notify_all()
         try:
             for message in connection:
                 if isinstance(message, str) and message.startswith("close:"):
@@ -68,9 +83,23 @@ class WebSocketUpstream:
             seen.close_code = connection.close_code
             seen.closed.set()
 
+    def connection(self, number: int, timeout: float = 20) -> Seen:
+        """The ``number``-th connection (from 1), once its handler runs: it may start after the client is gone."""
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: len(self.seen) >= number, timeout), "no such connection"
+            return self.seen[number - 1]
+
     def __enter__(self) -> WebSocketUpstream:
         real_parts.require("a WebSocket upstream")
-        self.server = serve(self.handler, "127.0.0.1", 0, select_subprotocol=_choose, max_size=None)
+        self.server = serve(
+            self.handler,
+            "127.0.0.1",
+            0,
+            select_subprotocol=_choose,
+            process_request=_refuse,
+            max_size=None,
+            logger=_LOGGER,  # the library's DEBUG lines would print the handshake's Authorization
+        )
         port = self.server.socket.getsockname()[1]
         self.url = f"ws://127.0.0.1:{port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
