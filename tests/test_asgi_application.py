@@ -401,3 +401,29 @@ def test_a_session_storage_outage_is_not_a_session_end(dead_cache: Any, settings
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
     settings.SESSION_CACHE_ALIAS = dead_cache
     assert async_to_sync(session_ended)("a-session-key-of-the-right-length") is False
+
+
+@pytest.mark.integration
+def test_a_dpop_handshake_refused_for_its_nonce_is_made_once_more_with_it(ws_upstream: Any, settings: Any) -> None:
+    import jwt
+
+    from django_bff.dpop_nonces import nonce_for, origin_scope
+    from tests.support.ws_upstream import NONCE
+
+    target = f"{ws_upstream.url}/nonce/"
+    route = {"PREFIX": "ws/n/", "TARGET": target, "RETRIEVER": "tests.support.retrievers.DPoPRetriever"}
+    settings.BFF = {**settings.BFF, "REMOTE_APIS": [{**route, "ALLOW_INSECURE": True}]}
+    use_current_routes(settings)
+    browser = Browser()
+
+    async def run() -> None:
+        await browser.inbox.put({"type": "websocket.connect"})
+        task = asyncio.ensure_future(BFFApplication(django_app)(scope("/ws/n/x"), browser.receive, browser.send))
+        await browser.next_sent("websocket.accept")
+        await browser.inbox.put({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait_for(task, 20)
+
+    async_to_sync(run)()
+    proof = ws_upstream.connection(1).headers["dpop"]
+    assert jwt.decode(proof, options={"verify_signature": False})["nonce"] == NONCE
+    assert nonce_for(origin_scope(target.replace("ws://", "http://"))) == NONCE  # the next handshake starts with it

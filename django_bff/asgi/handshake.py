@@ -84,6 +84,8 @@ class Handshake:
     subprotocols: list[str]
     #: The session key of a logged-in session, whose end closes the socket; None: nothing to watch.
     watched_session: str | None
+    #: A DPoP-bound token, whose proof is made again when the upstream asks for a nonce.
+    dpop: DPoPTokenResult | None = None
 
     def __repr__(self) -> str:  # the headers hold the token
         return f"Handshake(url={urlsplit(self.url).path!r}, ...)"
@@ -193,4 +195,5 @@ async def check_handshake(scope: Any, view: Any, path: str) -> Handshake:
         headers=headers + _token_headers(result, url, nonce),
         subprotocols=[str(p) for p in scope.get("subprotocols") or []],
         watched_session=key if logged_in and key else None,
+        dpop=result if isinstance(result, DPoPTokenResult) else None,
     )

@@ -45,8 +45,10 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
-from django_bff.asgi.handshake import Handshake, Refused
+from django_bff import dpop
+from django_bff.asgi.handshake import Handshake, Refused, _http_url, _token_headers
 from django_bff.conf import bff_settings, per_settings
+from django_bff.dpop_nonces import origin_scope, remember_nonce
 from django_bff.faults import is_storage_error
 
 if TYPE_CHECKING:
@@ -111,8 +113,8 @@ async def session_ended(session_key: str) -> bool:
         await sync_to_async(close_old_connections)()  # as Django does at the end of a request
 
 
-async def _connect_upstream(handshake: Handshake) -> Any:
-    """The upstream connection, opened; :class:`Refused` when it cannot be."""
+async def _open(handshake: Handshake, headers: list[tuple[str, str]]) -> Any:
+    """The upstream connection with these handshake headers; ``InvalidStatus`` for a refusal, else :class:`Refused`."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidHandshake, InvalidStatus
 
@@ -120,7 +122,7 @@ async def _connect_upstream(handshake: Handshake) -> Any:
     try:
         return await connect(
             handshake.url,
-            additional_headers=handshake.headers,
+            additional_headers=headers,
             subprotocols=subprotocols,
             user_agent_header=None,
             proxy=None,
@@ -130,16 +132,45 @@ async def _connect_upstream(handshake: Handshake) -> Any:
             ssl=_tls() if handshake.url.startswith("wss:") else None,
             logger=_QuietLogger(logger, {}),
         )
-    except InvalidStatus as e:
-        status = e.response.status_code
-        logger.warning("WebSocket upstream refused the handshake with %s", status)
-        raise Refused(status if 400 <= status < 500 else 502, "upstream_refused") from None
+    except InvalidStatus:
+        raise
     except TimeoutError:
         logger.warning("WebSocket upstream did not answer the handshake in time")
         raise Refused(504, "upstream_timeout") from None
     except (OSError, InvalidHandshake) as e:
         logger.warning("WebSocket upstream cannot be reached: %s", type(e).__name__)
         raise Refused(502, "upstream_unavailable") from None
+
+
+def _refused(status: int) -> Refused:
+    logger.warning("WebSocket upstream refused the handshake with %s", status)
+    return Refused(status if 400 <= status < 500 else 502, "upstream_refused")
+
+
+async def _connect_upstream(handshake: Handshake) -> Any:
+    """The upstream connection, opened; :class:`Refused` when it cannot be.
+
+    A DPoP handshake refused with ``use_dpop_nonce`` is made once more with the
+    nonce the upstream gave, which is remembered for its origin.
+    """
+    from websockets.exceptions import InvalidStatus
+
+    try:
+        return await _open(handshake, handshake.headers)
+    except InvalidStatus as e:
+        status, nonce = e.response.status_code, None
+        if handshake.dpop is not None:
+            nonce = dpop.wants_nonce(status, e.response.headers)
+        if nonce is None:
+            raise _refused(status) from None
+    assert handshake.dpop is not None
+    await sync_to_async(remember_nonce)(origin_scope(_http_url(handshake.url)), nonce)
+    headers = [(k, v) for k, v in handshake.headers if k not in ("Authorization", "DPoP")]
+    headers += _token_headers(handshake.dpop, handshake.url, nonce)
+    try:
+        return await _open(handshake, headers)
+    except InvalidStatus as e:
+        raise _refused(e.response.status_code) from None
 
 
 class _Relay:

@@ -20,7 +20,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 
 from tests.support import real_parts
 
-__all__ = ["WebSocketUpstream", "Seen"]
+__all__ = ["WebSocketUpstream", "Seen", "NONCE"]
 
 
 @dataclass
@@ -44,10 +44,23 @@ def _choose(connection: ServerConnection, offered: Sequence[str]) -> Any:
     return next((p for p in SUBPROTOCOLS if p in offered), None)
 
 
+#: The nonce a handshake to ``/nonce/...`` must carry in its DPoP proof.
+NONCE = "upstream-nonce-1"
+
+
 def _refuse(connection: ServerConnection, request: Any) -> Any:
-    """A handshake to a path under ``/refuse/NNN/`` is answered with that status."""
+    """A handshake to ``/refuse/NNN/`` is answered NNN; one to ``/nonce/`` without :data:`NONCE` in its proof, 401."""
     if request.path.startswith("/refuse/"):
         return connection.respond(int(request.path.split("/")[2]), "refused\n")
+    if request.path.startswith("/nonce/"):
+        import jwt
+
+        proof = request.headers.get("DPoP", "")
+        if jwt.decode(proof, options={"verify_signature": False}).get("nonce") != NONCE:
+            response = connection.respond(401, "use a nonce\n")
+            response.headers["WWW-Authenticate"] = 'DPoP error="use_dpop_nonce"'
+            response.headers["DPoP-Nonce"] = NONCE
+            return response
     return None
 
 
