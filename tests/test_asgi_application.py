@@ -250,7 +250,10 @@ def test_the_relay_in_process(ws_upstream: Any, bff_client: Any, user: Any) -> N
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("ending", ["browser message too big", "browser leaves", "session ends", "upstream closes"])
+@pytest.mark.parametrize(
+    "ending",
+    ["browser message too big", "browser text too big in bytes", "browser leaves", "session ends", "upstream closes"],
+)
 def test_the_relay_ends(ws_upstream: Any, bff_client: Any, user: Any, ending: str) -> None:
     token = UserToken(
         access_token=TOKEN, refresh_token="rt", expires_at=datetime.now(timezone.utc) + timedelta(hours=1)
@@ -266,8 +269,9 @@ def test_the_relay_ends(ws_upstream: Any, bff_client: Any, user: Any, ending: st
         )
         await browser.next_sent("websocket.accept")
         closed = None
-        if ending == "browser message too big":
-            await browser.inbox.put({"type": "websocket.receive", "text": "x" * 1001})
+        if "too big" in ending:
+            text = "x" * 1001 if ending == "browser message too big" else "é" * 600  # 600 characters, 1200 bytes
+            await browser.inbox.put({"type": "websocket.receive", "text": text})
             closed = await browser.next_sent("websocket.close")
         elif ending == "browser leaves":
             await browser.inbox.put({"type": "websocket.disconnect", "code": 1006})
@@ -288,12 +292,15 @@ def test_the_relay_ends(ws_upstream: Any, bff_client: Any, user: Any, ending: st
     assert seen.closed.wait(20)
     expected = {
         "browser message too big": ((1009, ""), 1009),
+        "browser text too big in bytes": ((1009, ""), 1009),
         "browser leaves": (None, 1001),
         "session ends": ((1008, "session_ended"), 1001),
         "upstream closes": ((4100, "done"), 4100),
     }[ending]
     assert (None if closed is None else (closed["code"], closed["reason"])) == expected[0]
     assert seen.close_code == expected[1]
+    if "too big" in ending:
+        assert seen.received == []  # refused by the BFF: never sent upstream
 
 
 @pytest.mark.integration
@@ -427,3 +434,12 @@ def test_a_dpop_handshake_refused_for_its_nonce_is_made_once_more_with_it(ws_ups
     proof = ws_upstream.connection(1).headers["dpop"]
     assert jwt.decode(proof, options={"verify_signature": False})["nonce"] == NONCE
     assert nonce_for(origin_scope(target.replace("ws://", "http://"))) == NONCE  # the next handshake starts with it
+
+
+def test_sizes_are_bytes_and_reasons_fit_a_close_frame() -> None:
+    from django_bff.asgi.websocket import _reason, _size
+
+    assert _size("é" * 10) == 20 and _size(b"\x00" * 10) == 10
+    cut = _reason("é" * 100)
+    assert cut == "é" * 61 and len(cut.encode()) == 122
+    assert _reason("session_ended") == "session_ended"

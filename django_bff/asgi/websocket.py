@@ -74,6 +74,16 @@ def _sendable(code: int | None, fallback: int) -> int:
     return 1000 if code == 1005 else fallback
 
 
+def _size(data: str | bytes) -> int:
+    """A message's size in bytes (a text's UTF-8)."""
+    return len(data.encode()) if isinstance(data, str) else len(data)
+
+
+def _reason(reason: str) -> str:
+    """A close reason that fits a close frame: 123 bytes of UTF-8 at most, cut between characters."""
+    return reason.encode()[:123].decode(errors="ignore")
+
+
 class _QuietLogger(logging.LoggerAdapter[logging.Logger]):
     """The client's logger, without its DEBUG lines: they would show the handshake's headers, the token's."""
 
@@ -185,27 +195,32 @@ class _Relay:
         if not self.browser_closed:
             self.browser_closed = True
             with contextlib.suppress(OSError, RuntimeError):
-                await self.send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+                await self.send({"type": "websocket.close", "code": code, "reason": _reason(reason)})
 
     async def from_browser(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         while True:
             message = await self.receive()
             if message["type"] == "websocket.disconnect":
                 self.browser_closed = True
                 code = _sendable(message.get("code"), GOING_AWAY)
-                await self.upstream.close(code, str(message.get("reason") or "")[:120])
+                await self.upstream.close(code, _reason(str(message.get("reason") or "")))
                 return
             if message["type"] != "websocket.receive":
                 continue
             data = message.get("text")
             if data is None:
                 data = message.get("bytes") or b""
-            if len(data) > self.limit:
+            if _size(data) > self.limit:
                 logger.info("a browser message over WEBSOCKET_MAX_MESSAGE: the socket is closed with 1009")
                 await self.upstream.close(TOO_BIG)
                 await self.close_browser(TOO_BIG)
                 return
-            await self.upstream.send(data)  # waits while the upstream is slow to read
+            try:
+                await self.upstream.send(data)  # waits while the upstream is slow to read
+            except ConnectionClosed:
+                return  # the upstream left: from_upstream() closes the browser's socket with its code
 
     async def from_upstream(self) -> None:
         from websockets.exceptions import ConnectionClosed

@@ -5,7 +5,7 @@ text commands: ``close:CODE:REASON`` closes with that code, ``ping`` pings the
 BFF and answers ``pong-received`` once the pong came back, ``big:N`` sends N
 bytes of text. A handshake to ``/refuse/NNN/`` is answered NNN. Every
 connection is recorded: the handshake's headers and path, the subprotocol
-chosen, and the close code the upstream received.
+chosen, the messages and the close code the upstream received.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     subprotocol: str | None
+    received: list[str | bytes] = field(default_factory=list)
     closed: threading.Event = field(default_factory=threading.Event)
     close_code: int | None = None
 
@@ -82,6 +83,7 @@ class WebSocketUpstream:
             self.arrived.notify_all()
         try:
             for message in connection:
+                seen.received.append(message)
                 if isinstance(message, str) and message.startswith("close:"):
                     _, code, reason = message.split(":", 2)
                     connection.close(int(code), reason)
