@@ -52,14 +52,12 @@ from django_bff.proxy.headers import _upstream_headers
 from django_bff.proxy.paths import _raw_path, build_upstream_url
 from django_bff.retrievers import (
     AccessTokenResult,
-    AccessTokenRetrievalContext,
     AccessTokenRetrievalError,
     BearerTokenResult,
     DPoPTokenResult,
     NoAccessTokenResult,
 )
 from django_bff.sessions import _session_store, asession_login
-from django_bff.tokens import UserTokenRequestParameters
 
 __all__ = ["Refused", "Handshake", "check_handshake"]
 
@@ -167,16 +165,7 @@ async def check_handshake(scope: Any, view: Any, path: str) -> Handshake:
     except InvalidProxyPath as e:
         security_logger.warning("refused WebSocket path %r: %s", request.path[:200], e)
         raise Refused(400, "invalid_path") from None
-    context = AccessTokenRetrievalContext(
-        request=request,
-        local_path=request.path,
-        api_address=view.upstream,
-        token_type=view.token_type,
-        optional=view.optional,
-        user_token_request_parameters=view.user_token_request_parameters or UserTokenRequestParameters(),
-        client_name=view.client,
-    )
-    result = await view.get_retriever(request.path).aget_access_token(context)
+    result = await view.get_retriever(request.path).aget_access_token(view.retrieval_context(request))
     if isinstance(result, AccessTokenRetrievalError):
         raise Refused(result.status_code, result.error, result.retry_after)
     if not isinstance(result, (BearerTokenResult, DPoPTokenResult, NoAccessTokenResult)):

@@ -195,7 +195,12 @@ class RemoteAPIView(View):
         assert self.upstream is not None
         url = build_upstream_url(self.upstream, path, request.META.get("QUERY_STRING", ""), _raw_path(request))
         length = _body_length(request)
-        context = AccessTokenRetrievalContext(
+        return url, length, self.retrieval_context(request)
+
+    def retrieval_context(self, request: HttpRequest) -> AccessTokenRetrievalContext:
+        """What the route's retriever is asked with (the HTTP proxy and the WebSocket handshake alike)."""
+        assert self.upstream is not None
+        return AccessTokenRetrievalContext(
             request=request,
             local_path=request.path,
             api_address=self.upstream,
@@ -204,7 +209,6 @@ class RemoteAPIView(View):
             user_token_request_parameters=self.user_token_request_parameters or UserTokenRequestParameters(),
             client_name=self.client,
         )
-        return url, length, context
 
     @staticmethod
     def refused_result(result: Any) -> HttpResponseBase | None:
