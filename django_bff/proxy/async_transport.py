@@ -10,7 +10,9 @@ same error mapping (:func:`~django_bff.proxy.transport.failed_call`: 502 and
 it waits: the request body is read from the file Django's ``ASGIRequest`` has
 already spooled (in memory, or in a thread per read when Django spooled it to
 disk), the upstream is read with the event loop's sockets, and a quiet event
-stream is a suspended coroutine.
+stream is a suspended coroutine. Django's own thread for the request (its ASGI
+handler's ``ThreadSensitiveContext``) is let go while an answer of unknown
+length streams (:func:`_release_request_thread`).
 
 An ``AsyncClient`` belongs to the event loop it first ran on, so there is one
 per running loop (uvicorn runs one per worker process; tests may run several),
@@ -31,7 +33,9 @@ from typing import Any
 import certifi
 import httpx
 import urllib3
+from asgiref.sync import SyncToAsync
 from django.conf import settings
+from django.db import connections
 from django.http import HttpRequest
 
 from django_bff import telemetry
@@ -211,6 +215,8 @@ async def response_chunks(answer: AsyncAnswer, metric_attributes: dict[str, Any]
     """
     size = 0
     try:
+        if "content-length" not in answer.headers:  # a stream, maybe a long quiet one
+            await _release_request_thread()
         async for chunk in answer.response.aiter_raw():
             size += len(chunk)
             yield chunk
@@ -220,3 +226,30 @@ async def response_chunks(answer: AsyncAnswer, metric_attributes: dict[str, Any]
         await answer.response.aclose()
         if metric_attributes is not None:
             telemetry.observe("http.client.response.body.size", size, metric_attributes)
+
+
+async def _release_request_thread() -> None:
+    """End the thread Django's ASGI handler keeps for the current request; sync code later in it gets a new one.
+
+    Django runs each request in an asgiref ``ThreadSensitiveContext``: the
+    request's sync code (sync middleware, signal receivers, session and
+    database reads) runs in one thread made for it, which lives until the
+    request ends. While a proxied answer streams, the middleware has run and
+    nothing needs that thread: left alone it would be one idle thread per open
+    event stream. Its database connections are closed in it (Django's
+    connections belong to a thread; under ASGI they are not kept between
+    requests anyway), then it ends. asgiref makes a thread again on demand for
+    the sync code at the end of the request (``response.close()`` and the
+    ``request_finished`` receivers). Nothing is done outside such a context, or
+    in one whose executor its creator owns.
+    """
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    if context is None or getattr(context, "_executor", None) is not None:
+        return
+    executor = SyncToAsync.context_to_thread_executor.get(context)
+    if executor is None:
+        return
+    await asyncio.get_running_loop().run_in_executor(executor, connections.close_all)
+    if SyncToAsync.context_to_thread_executor.get(context) is executor:
+        del SyncToAsync.context_to_thread_executor[context]
+        executor.shutdown(wait=False)  # its thread is idle: it ends at once

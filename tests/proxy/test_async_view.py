@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync, iscoroutinefunction
+from asgiref.sync import ThreadSensitiveContext, async_to_sync, iscoroutinefunction, sync_to_async
+from django.db import connection
 from django.test import Client
 
 from django_bff.proxy import async_transport
@@ -277,3 +280,34 @@ def test_a_quiet_stream_is_left_without_a_thread(on: Any, browser: Any, routes: 
 
         assert async_to_sync(leave)() == b"event1"
         assert raw.closed("quiet").wait(20)  # long before the 120 s read timeout
+
+
+def test_the_request_thread_ends_while_a_stream_of_unknown_length_is_read() -> None:
+    """Django's thread for the request ends (its database connections closed); later sync code gets another."""
+
+    def thread_and_connection() -> tuple[Any, Any]:
+        connection.ensure_connection()
+        return threading.current_thread(), connection.connection
+
+    async def request() -> tuple[Any, Any, Any, Any]:
+        async with ThreadSensitiveContext():
+            thread, opened = await sync_to_async(thread_and_connection)()
+            await async_transport._release_request_thread()
+            thread.join(5)
+            after, _ = await sync_to_async(thread_and_connection)()
+            return thread, opened, after, thread.is_alive()
+
+    thread, opened, after, alive = asyncio.run(request())  # an event loop as a server's: no sync caller
+    assert not alive and after is not thread
+    with pytest.raises(Exception, match="closed"):
+        opened.execute("select 1")  # closed in its thread before the thread ended
+
+    async def owned(executor: ThreadPoolExecutor) -> None:
+        async with ThreadSensitiveContext(executor=executor):
+            await sync_to_async(thread_and_connection)()
+            await async_transport._release_request_thread()  # its creator's: left alone
+
+    with ThreadPoolExecutor(1) as executor:
+        asyncio.run(owned(executor))
+        assert executor.submit(lambda: 1).result(5) == 1
+    asyncio.run(async_transport._release_request_thread())  # outside any context: nothing to do
