@@ -261,11 +261,12 @@ class Proxy:
         exclusive=True,
     )
     PROXY_ASYNC = Flag(
-        False,
+        True,
         (
             "``True``: under ASGI the proxy runs async end to end (token, session and store reads, the "
             "upstream call through a pooled ``httpx.AsyncClient``, the streamed answer), with no thread per "
-            "call or per quiet stream. ``False``: the thread path. WSGI is never affected."
+            "call or per quiet stream. ``False``: the thread path, as under WSGI (a thread per call and per "
+            "quiet stream). WSGI and ``ATOMIC_REQUESTS`` always take the thread path."
         ),
     )
     PROXY_POOL_SIZE = Integer(20, "Connections per remote API host kept open in each process's pool.", minimum=1)

@@ -35,7 +35,7 @@ from django_bff.exceptions import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from django_bff.proxy.headers import UpstreamAnswer
+from django_bff.proxy.headers import _FIELD_VALUE, _TOKEN, UpstreamAnswer
 from django_bff.proxy.paths import _loggable
 
 __all__ = ["get_proxy_pool", "failed_call"]
@@ -262,7 +262,11 @@ def _unreadable(upstream: UpstreamAnswer) -> str | None:
     without a colon, a name with a space): the ones after it, Content-Length
     included, are lost, so the body would end only at the read timeout. An
     invalid or ambiguous Content-Length is the same (RFC 9112 section 6.3: a
-    proxy answers 502).
+    proxy answers 502). A header whose name is not a token, or whose value
+    holds a control character (RFC 9110 section 5.5: reject the message or
+    replace them), is refused as well: httpx, the async path's client, cannot
+    read such an answer at all, and both paths answer alike. The problem names
+    the header, never its value.
     """
     original = getattr(upstream, "_original_response", None)
     if original is not None:
@@ -271,6 +275,11 @@ def _unreadable(upstream: UpstreamAnswer) -> str | None:
         except (HeaderParsingError, TypeError):
             return "headers that cannot be parsed"
     headers = upstream.headers
+    for name, value in headers.iteritems():
+        if not _TOKEN.fullmatch(name):
+            return f"a header with an invalid name: {name[:100]!r}"
+        if not _FIELD_VALUE.fullmatch(value):
+            return f"the header {name[:100]!r} with control characters in its value"
     if "content-length" in headers and "transfer-encoding" not in headers:
         values = {v.strip() for v in ",".join(headers.getlist("content-length")).split(",")}
         if len(values) != 1 or not values.pop().isdigit():

@@ -19,7 +19,7 @@ from django_bff import dpop
 from django_bff.dpop_nonces import nonce_for, origin_scope
 from tests.support.dpop_tokens import AUDIENCE, ISSUER, BoundToken, bound_token
 from tests.support.keys import KEY
-from tests.support.proxy_browser import Browser, route
+from tests.support.proxy_browser import Browser, asgi_call, route
 from tests.support.resource_api import ResourceAPI
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -180,18 +180,17 @@ def test_a_dpop_nonce_on_a_200_replaces_the_remembered_one(dpop_browser: Browser
     assert api.nonce_refusals == 1 and nonce_for(origin_scope(api.url)) == api.nonce
 
 
-def test_under_asgi_too(dpop_browser: Browser, api: ResourceAPI, async_client: Any) -> None:
-    from asgiref.sync import async_to_sync
-
+@pytest.mark.parametrize("proxy_async", [True, False], ids=["async", "threads"])
+def test_under_asgi_too(
+    dpop_browser: Browser, api: ResourceAPI, async_client: Any, settings: Any, proxy_async: bool
+) -> None:
+    settings.BFF = {**settings.BFF, "PROXY_ASYNC": proxy_async}
     api.demand_nonces()
     async_client.cookies = dpop_browser.client.cookies
 
-    async def fetch(n: int) -> int:
-        response = await async_client.post(
-            f"/api/dpop/{n}", data=b"{}", content_type="application/json", headers={"X-CSRF": "1"}
-        )
-        b"".join([chunk async for chunk in response.streaming_content])
+    def fetch(n: int) -> int:
+        response, _ = asgi_call(async_client, "POST", f"/api/dpop/{n}", data=b"{}", content_type="application/json")
         return int(response.status_code)
 
-    assert [async_to_sync(fetch)(n) for n in range(3)] == [200] * 3
+    assert [fetch(n) for n in range(3)] == [200] * 3
     assert api.nonce_refusals == 1 and [r["body"] for r in api.requests] == [b"{}"] * 4

@@ -50,10 +50,15 @@ def test_remote_api_validates_at_once() -> None:
     assert pattern.name == "x-api" and pattern.pattern.regex.match("api/x/a/b")
 
 
-def test_under_asgi_the_body_streams_as_an_async_iterator(routes: Any, async_client: Any, upstream: Upstream) -> None:
+def test_under_asgi_the_body_streams_as_an_async_iterator(
+    routes: Any, settings: Any, async_client: Any, upstream: Upstream
+) -> None:
+    """The thread path under ASGI (``PROXY_ASYNC`` off); the async path's twin is in test_async_view.py."""
     from asgiref.sync import async_to_sync
 
     from tests.support.upstream import pattern_bytes
+
+    settings.BFF = {**settings.BFF, "PROXY_ASYNC": False}
 
     async def fetch() -> tuple[Any, bytes]:
         response = await async_client.get("/api/none/download?size=200000", headers={"X-CSRF": "1"})
@@ -80,7 +85,7 @@ def test_under_asgi_leaving_a_quiet_stream_frees_the_upstream_connection_at_once
 
     with RawUpstream() as raw:
         raw.answer("quiet", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nevent1\r\n")
-        routes(route("api/raw/", raw.url + "/v1/", TOKEN_TYPE="none"), PROXY_READ_TIMEOUT=120)
+        routes(route("api/raw/", raw.url + "/v1/", TOKEN_TYPE="none"), PROXY_READ_TIMEOUT=120, PROXY_ASYNC=False)
 
         async def leave() -> bytes:
             response = await async_client.get("/api/raw/quiet", headers={"X-CSRF": "1"})

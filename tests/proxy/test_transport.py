@@ -28,6 +28,7 @@ import pytest
 import requests
 
 from tests.support.memory import RSSSampler, children, connected_to, serving_pid, spooled_bytes
+from tests.support.served_settings import served_with
 from tests.support.servers import Server, serve
 from tests.support.upstream import PATTERN, Upstream, pattern_sha256
 
@@ -39,7 +40,8 @@ LIMIT = 300_000_000  # above SIZE, for the upload
 DEFAULT_LIMIT = 10 * MiB
 MEMORY_BOUND = 32 * MiB
 HEADERS = {"X-CSRF": "1"}
-KINDS = ["gunicorn", "uvicorn"]
+#: gunicorn (WSGI); uvicorn (ASGI) on the async path (the default) and on the thread path.
+KINDS = ["gunicorn", "uvicorn", "uvicorn-threads"]
 #: (connect, read) for the big transfers; the read timeout is per socket read, not overall.
 BIG_TIMEOUT = (5, 120)
 TIMEOUT = (5, 30)
@@ -64,7 +66,9 @@ class Served:
 
 
 def _served(kind: str, upstream: Upstream, env: dict[str, str]) -> Iterator[Served]:
-    with serve(kind, {"BFF_TEST_UPSTREAM": upstream.url, **env}) as server:
+    if kind == "uvicorn-threads":
+        env = {**env, **served_with({"PROXY_ASYNC": False})}
+    with serve(kind.partition("-")[0], {"BFF_TEST_UPSTREAM": upstream.url, **env}) as server:
         pid = serving_pid(server.pid)
         if kind == "gunicorn":
             assert pid != server.pid, "the gunicorn master has no worker"
@@ -241,7 +245,7 @@ SPOOL_SEEN = 4 * MiB
 
 def _look_for_spool(served: Served) -> int:
     """The size of the body spooled to disk by the serving process, given a moment to appear."""
-    deadline = time.monotonic() + (3.0 if served.kind == "uvicorn" else 0.3)
+    deadline = time.monotonic() + (3.0 if served.kind.startswith("uvicorn") else 0.3)
     size = spooled_bytes(served.pid, tempfile.gettempdir())
     while size < SPOOL_SEEN and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -285,7 +289,7 @@ def test_chunked_upload_is_refused_with_411(served_default_limit: Served) -> Non
     expected = (411, "length_required") if served.kind == "gunicorn" else (413, "request_body_too_large")
     assert (status, payload) == (expected[0], {"error": expected[1]}), served.server.output()
     assert served.upstream.requests == []
-    _pin_what_was_read(served, sent, spooled, "chunked upload", cut=served.kind == "uvicorn")
+    _pin_what_was_read(served, sent, spooled, "chunked upload", cut=served.kind.startswith("uvicorn"))
 
 
 # --- 3. server-sent events -----------------------------------------------------------------
