@@ -31,10 +31,14 @@ def requires_token(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return wrapper
 
 
+def token_id(token: Any) -> str:
+    """A digest of an access token: it tells tokens apart without showing one."""
+    return hashlib.sha256(token.token.encode()).hexdigest()[:12]
+
+
 def _describe(token: Any) -> dict[str, Any]:
-    # A digest tells tokens apart without showing one.
     return {
-        "token_id": hashlib.sha256(token.token.encode()).hexdigest()[:12],
+        "token_id": token_id(token),
         "token_expires_at": token.expires.isoformat(),
         "token_expires_in": max(0, int((token.expires - timezone.now()).total_seconds())),
         "scope": token.scope,

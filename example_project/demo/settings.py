@@ -1,14 +1,15 @@
 """Settings of the django_bff demo: an identity provider, the BFF and an API in one Django project.
 
-One ``runserver`` process plays three parts, told apart by host name so that
+One uvicorn process (``demo.asgi``) plays three parts, told apart by host name so that
 their session cookies stay apart (cookies are per host, not per port):
 
 * ``http://localhost:PORT/o/``: the identity provider (django-oauth-toolkit with
   OpenID Connect, RS256, PKCE, refresh-token rotation with reuse detection and
   short-lived access tokens); its login page is ``/idp/login/``;
 * ``http://localhost:PORT/demo-api/``: an API that accepts only valid access
-  tokens of that provider;
-* ``http://127.0.0.1:PORT/``: the browser app and its BFF (django_bff).
+  tokens of that provider, with a WebSocket endpoint ``ws://localhost:PORT/demo-api/live``;
+* ``http://127.0.0.1:PORT/``: the browser app and its BFF (django_bff), which
+  proxies ``/api/...`` calls and the WebSocket ``/api/live/``.
 
 Not for production: DEBUG is on, the secrets are fixed, the cache is per process.
 """
@@ -166,7 +167,11 @@ BFF = {
             "CLIENT": "demo-machine",
             "REQUIRE_AUTHENTICATION": True,
         },
+        # A WebSocket (a ws:// target): the user's token goes to the live API in the handshake.
+        {"PREFIX": "api/live/", "TARGET": f"ws://localhost:{PORT}/demo-api/live", "TOKEN_TYPE": "user"},
     ],
+    # An open socket reads its session every 2 s (10 by default): a logout closes it (1008) at once.
+    "WEBSOCKET_SESSION_CHECK_INTERVAL": 2,
     # The demo API is plain http on loopback.
     "ALLOW_INSECURE_UPSTREAMS": True,
     # The identity token goes to the provider in a form's body, not in a URL (the browser's history).
