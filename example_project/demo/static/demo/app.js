@@ -6,7 +6,7 @@
 const HEADERS = { "X-CSRF": "1" };
 const $ = (id) => document.getElementById(id);
 const INITIAL_HTML = document.documentElement.outerHTML;
-const received = []; // {url, text} of every response this page's fetch calls got
+const received = []; // {url, text} of every response this page's fetch calls got, and every WebSocket message
 const hashes = new Map(); // window of text -> its SHA-256 prefix (computed once)
 let logoutUrl = null;
 let sessionEndsAt = null;
@@ -147,7 +147,8 @@ async function scanTokens(tokens) {
   box.className = found.size || jwts.length ? "bad" : "ok";
   const kinds = [...new Set(tokens.map((t) => t.kind))].join(", ") || "none yet";
   box.textContent =
-    `${texts.length} responses (this page's HTML and every fetch; ${bytes} characters) searched: ` +
+    `${texts.length} responses (this page's HTML, every fetch, every WebSocket message; ${bytes} characters) ` +
+    "searched: " +
     `${found.size} of the ${tokens.length} tokens the BFF received (${kinds}) found, ${jwts.length} JWT-shaped strings.`;
 }
 
@@ -166,6 +167,74 @@ async function report() {
     }),
   );
   log.dataset.count = String(data.events.length);
+}
+
+// --- live: a WebSocket through the BFF -------------------------------------------------------
+// The socket goes to this page's own host, the BFF, with the session cookie and nothing else; the BFF
+// opens the API's socket with the user's token and passes the messages both ways.
+
+let socket = null;
+const CLOSE_CODES = {
+  1000: "closed normally",
+  1001: "going away",
+  1006: "the connection was lost",
+  1008: "policy violation: the BFF ends a socket whose session ended",
+  1009: "message too big",
+  1014: "bad gateway: the API went away",
+};
+
+function liveState(state, text, close) {
+  const box = $("live-state");
+  box.dataset.state = state;
+  if (close) Object.assign(box.dataset, { code: String(close.code), reason: close.reason, opened: String(close.opened) });
+  box.textContent = text;
+  box.className = state === "open" ? "ok" : close && close.code !== 1000 ? "bad" : "";
+  $("live-connect").disabled = state === "connecting" || state === "open";
+  $("live-send").disabled = $("live-disconnect").disabled = state !== "open";
+}
+
+function liveMessage(direction, text) {
+  const list = $("live-messages");
+  const item = document.createElement("li");
+  item.className = direction;
+  item.textContent = `${new Date().toLocaleTimeString()} ${direction === "sent" ? "sent" : "got"}  ${text}`;
+  list.prepend(item);
+  while (list.children.length > 12) list.lastElementChild.remove();
+  list.dataset.count = String(Number(list.dataset.count) + 1);
+}
+
+function connectLive() {
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/live/`;
+  const ws = new WebSocket(url);
+  let opened = false;
+  socket = ws;
+  liveState("connecting", `Connecting to ${url}…`);
+  ws.addEventListener("open", () => {
+    opened = true;
+    liveState("open", `Open: ${url}, the demo API sends an event every second`);
+    note("live socket open: /api/live/").catch(() => {});
+  });
+  ws.addEventListener("message", (event) => {
+    received.push({ url, text: String(event.data) }); // searched for tokens as the fetch responses are
+    liveMessage("received", String(event.data));
+  });
+  ws.addEventListener("close", (event) => {
+    if (socket === ws) socket = null;
+    const reason = event.reason ? ` "${event.reason}"` : "";
+    liveState(
+      "closed",
+      opened
+        ? `Closed with code ${event.code}${reason}: ${CLOSE_CODES[event.code] || "closed by the API"}`
+        : `Refused: the handshake failed (code ${event.code}; a browser is not told why: not signed in?)`,
+      { code: event.code, reason: event.reason, opened },
+    );
+    if (!opened) return;
+    // Then ask who is logged in, as after a 401 (a 1008 is a session that ended), and search again.
+    note(`live socket closed: ${event.code}${reason}`)
+      .catch(() => {})
+      .then(loadUser)
+      .then(report);
+  });
 }
 
 function tick() {
@@ -192,6 +261,12 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("call-user").addEventListener("click", () => callApi("user"));
   $("call-app").addEventListener("click", () => callApi("app"));
+  $("live-connect").addEventListener("click", connectLive);
+  $("live-send").addEventListener("click", () => {
+    socket.send($("live-text").value);
+    liveMessage("sent", $("live-text").value);
+  });
+  $("live-disconnect").addEventListener("click", () => socket.close(1000, "the page disconnected"));
   loadUser()
     .then(report) // the first report gives the session its visit id: the log's key
     .then(() => note(`page loaded: ${$("status").textContent}`))
