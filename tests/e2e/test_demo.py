@@ -22,6 +22,7 @@ logout, and the identity token goes to the provider in a form's body
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -34,7 +35,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.demo import CHROMIUM_ARGS, Demo, chromium, run_demo
+from tests.support.demo import CHROMIUM_ARGS, Demo, chromium, handshake_status, run_demo
 
 #: A real browser and the demo's processes (its identity provider is django-oauth-toolkit, in the demo).
 pytestmark = pytest.mark.integration
@@ -79,19 +80,25 @@ def test_the_demo_command_serves_the_app_the_provider_and_the_api(demo: Demo) ->
 
 
 class Steps:
-    """The page, and a numbered screenshot per step."""
+    """The page, and a numbered screenshot per step (``prefix``: a test's own series)."""
 
-    def __init__(self, page: Any) -> None:
+    def __init__(self, page: Any, prefix: str = "") -> None:
         self.page = page
+        self.prefix = prefix
         self.number = 0
         self.pages: list[str] = []
         SCREENSHOTS.mkdir(exist_ok=True)
-        for old in SCREENSHOTS.glob("*.png"):
+        for old in SCREENSHOTS.glob(f"{prefix}[0-9]*.png"):
             old.unlink()
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, of: str | None = None) -> None:
+        """The whole page, or the element of test id ``of``."""
         self.number += 1
-        self.page.screenshot(path=str(SCREENSHOTS / f"{self.number:02d}-{name}.png"), full_page=True)
+        path = str(SCREENSHOTS / f"{self.prefix}{self.number:02d}-{name}.png")
+        if of is None:
+            self.page.screenshot(path=path, full_page=True)
+        else:
+            self.page.get_by_test_id(of).screenshot(path=path)
         self.pages.append(self.page.content())
 
     def result(self, test_id: str, status: int) -> dict[str, Any]:
@@ -232,7 +239,7 @@ def test_log_in_call_both_apis_refresh_log_out(demo: Demo) -> None:
             assert not [t for t in tokens if t in seen]
         finally:
             browser.close()
-    assert sorted(p.name for p in SCREENSHOTS.glob("*.png")) == [
+    assert sorted(p.name for p in SCREENSHOTS.glob("[0-9]*.png")) == [
         "01-anonymous.png",
         "02-identity-provider-login.png",
         "03-signed-in.png",
@@ -241,4 +248,122 @@ def test_log_in_call_both_apis_refresh_log_out(demo: Demo) -> None:
         "06-after-refresh.png",
         "07-signed-out.png",
         "08-apis-refused.png",
+    ]
+
+
+def test_the_live_panel_a_websocket_through_the_bff(demo: Demo) -> None:
+    """The page's live panel: a WebSocket to the BFF, proxied to the demo API's with the user's token.
+
+    Refused before the login; after it, the API's events name the user and a
+    message sent comes back; no frame holds a token the provider issued; a
+    logout in another tab closes the socket with 1008, and the panel says so.
+    """
+    from playwright.sync_api import sync_playwright
+
+    app, api = f"ws://127.0.0.1:{demo.port}/api/live/", f"ws://localhost:{demo.port}/demo-api/live"
+    # What a browser is not told: why a handshake was refused.
+    assert handshake_status(app, origin=f"http://127.0.0.1:{demo.port}") == 401  # no session
+    assert handshake_status(app, origin=f"http://localhost:{demo.port}") == 403  # another origin
+    assert handshake_status(api) == 403  # the API itself, without a token
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            page.set_default_timeout(20_000)
+            steps = Steps(page, prefix="live-")
+            frames: list[str | bytes] = []
+            sockets: list[Any] = []
+
+            def watch(socket: Any) -> None:
+                sockets.append(socket)
+                socket.on("framesent", lambda payload: frames.append(payload))
+                socket.on("framereceived", lambda payload: frames.append(payload))
+
+            page.on("websocket", watch)
+            state = page.get_by_test_id("live-state")
+            messages = page.get_by_test_id("live-messages")
+
+            def closed(code: int | None = None) -> None:
+                code_attr = f'[data-code="{code}"]' if code is not None else ""
+                page.wait_for_selector(f'[data-testid="live-state"][data-state="closed"]{code_attr}')
+
+            # 1. Anonymous: the BFF refuses the handshake (the browser sees a close, 1006, never an open).
+            page.goto(demo.url)
+            page.get_by_test_id("status").filter(has_text="Not signed in").wait_for()
+            page.get_by_test_id("live-connect").click()
+            closed()
+            assert state.get_attribute("data-opened") == "false"
+            assert "Refused" in state.inner_text()
+            assert len(sockets) == 1 and not frames
+            steps.shot("refused", of="live")
+
+            # 2. Log in, connect: the API's events, every second, name the user.
+            page.get_by_test_id("login").click()
+            page.wait_for_url(re.compile(r"^http://localhost:\d+/idp/login/"))
+            page.get_by_label("User name").fill("demo")
+            page.get_by_label("Password").fill("demo")
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(demo.url)
+            page.get_by_test_id("status").filter(has_text="Signed in as Demo User").wait_for()
+            page.get_by_test_id("live-connect").click()
+            page.wait_for_selector('[data-testid="live-state"][data-state="open"]')
+            messages.locator("li", has_text='"count": 2').wait_for()
+            ticks = [json.loads(f) for f in frames if isinstance(f, str) and '"tick"' in f]
+            assert [t["count"] for t in ticks[:2]] == [1, 2] and {t["user"] for t in ticks} == {"demo"}
+            # The API saw a token the provider issued: its digest is one of theirs.
+            tokens = demo.issued_tokens()  # now: the logout revokes (deletes) some of them
+            digests = {hashlib.sha256(t.encode()).hexdigest()[:12] for t in tokens}
+            assert ticks[0]["token_id"] in digests
+
+            # 3. A message goes up and comes back.
+            page.get_by_test_id("live-text").fill("hello from Chromium")
+            page.get_by_test_id("live-send").click()
+            messages.locator("li.received", has_text='"echo", "text": "hello from Chromium"').wait_for()
+            assert "hello from Chromium" in frames
+            steps.shot("open")
+
+            # 4. Disconnect (1000), and connect again.
+            page.get_by_test_id("live-disconnect").click()
+            closed(1000)
+            assert state.get_attribute("data-reason") == "the page disconnected"
+            page.get_by_test_id("live-connect").click()
+            page.wait_for_selector('[data-testid="live-state"][data-state="open"]')
+            assert len(sockets) == 3
+
+            # 5. Log out in another tab: within the session check's 2 s, the BFF closes this socket with 1008.
+            other = context.new_page()
+            other.goto(demo.url)
+            other.get_by_test_id("logout").click()
+            other.wait_for_url(demo.url)
+            other.get_by_test_id("status").filter(has_text="Not signed in").wait_for()
+            closed(1008)
+            assert state.get_attribute("data-reason") == "session_ended"
+            assert "Closed with code 1008" in state.inner_text()
+            assert sockets[-1].is_closed()
+            # The page asked who is logged in again, and searched what it received, the messages too.
+            page.get_by_test_id("status").filter(has_text="Not signed in").wait_for()
+            page.get_by_test_id("log").filter(has_text="page: live socket closed: 1008").wait_for()
+            check_what_the_browser_holds(page, context, tokens_at_least=3)
+            steps.shot("closed-by-logout", of="live")
+            steps.shot("signed-out")
+
+            # 6. And a new socket is refused again.
+            page.get_by_test_id("live-connect").click()
+            page.wait_for_selector('[data-testid="live-state"][data-opened="false"]')
+
+            # No frame, sent or received, holds a token the provider issued, nor anything shaped like a JWT.
+            tokens |= demo.issued_tokens()
+            assert len(tokens) >= 2
+            text = "\n".join(f if isinstance(f, str) else f.decode("utf-8", "replace") for f in frames)
+            assert len(frames) > 5 and not JWT.search(text)
+            assert not [t for t in tokens if t in text or any(t in p for p in steps.pages)]
+        finally:
+            browser.close()
+    assert sorted(p.name for p in SCREENSHOTS.glob("live-*.png")) == [
+        "live-01-refused.png",
+        "live-02-open.png",
+        "live-03-closed-by-logout.png",
+        "live-04-signed-out.png",
     ]

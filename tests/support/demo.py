@@ -79,6 +79,19 @@ class Demo:
         return access | refresh
 
 
+def handshake_status(url: str, origin: str | None = None) -> int:
+    """The HTTP status of a WebSocket handshake to ``url`` (101 when it opens), which a browser never shows."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+    from websockets.typing import Origin
+
+    try:
+        with connect(url, origin=Origin(origin) if origin else None, proxy=None, open_timeout=10):
+            return 101
+    except InvalidStatus as refused:
+        return int(refused.response.status_code)
+
+
 def demo_env(port: int, data_dir: Path, **extra: str) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
