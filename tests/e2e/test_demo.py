@@ -18,6 +18,12 @@ it received finds none of the tokens the BFF got. The refresh shows as the
 server's ``token_refreshed`` event, the log reads oldest first and outlives the
 logout, and the identity token goes to the provider in a form's body
 (``BFF["LOGOUT_METHOD"] = "post"``): no URL the browser requested holds it.
+
+The page's live panel (a WebSocket to the BFF, proxied to the demo API's with
+the user's token; the demo runs under uvicorn with ``BFFApplication``) is
+refused before the login, receives the API's events naming the user after it,
+gets a message echoed, carries no issued token in any frame Playwright saw, and
+is closed with 1008 by a logout in another tab (screenshots ``live-*.png``).
 """
 
 from __future__ import annotations
