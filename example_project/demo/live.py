@@ -67,3 +67,5 @@ async def live(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "websocket.send", "text": json.dumps({"event": "echo", "text": said})})
     finally:
         ticker.cancel()
+        # Collects the ticker's end: cancelled, or failed on a send to a socket that had just closed.
+        await asyncio.gather(ticker, return_exceptions=True)
