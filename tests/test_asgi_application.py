@@ -142,7 +142,8 @@ def test_a_wrong_or_missing_origin_is_refused_before_any_token_work(routes: Any,
         {"error": "origin_not_allowed"},
     )
     assert CountingRetriever.calls == 0
-    assert any("not allowed" in r.getMessage() for r in leak_guard.records if r.name == "django.security.django_bff")
+    refused = [r.getMessage() for r in leak_guard.records if r.name == "django.security.django_bff"]
+    assert any("not allowed for '/ws/chat/room'" in m for m in refused), refused  # the path asked for, whole
 
 
 def test_without_the_http_response_extension_a_refusal_is_a_close(routes: Any) -> None:

@@ -149,7 +149,9 @@ async def check_handshake(scope: Any, view: Any, path: str) -> Handshake:
     request = _request(scope)
     if not _own_origin_allowed(request):
         security_logger.warning(
-            "WebSocket refused: Origin %r is not allowed for %r", request.headers.get("Origin", "")[:200], path[:200]
+            "WebSocket refused: Origin %r is not allowed for %r",
+            request.headers.get("Origin", "")[:200],
+            request.path[:200],
         )
         raise Refused(403, "origin_not_allowed")
     try:
