@@ -5,7 +5,9 @@ Redis (django-redis) for the cache, cache-backed sessions, ``CacheTokenStore``,
 the environment: ``BENCH_REDIS_URL``, ``BENCH_DB`` (an sqlite file in a temporary
 directory), ``BENCH_UPSTREAM`` (the upstream's base URL) and, for a variant run,
 ``BENCH_CONN_MAX_AGE`` (Django's default, 0, closes the database connection at
-the end of every request).
+the end of every request). ``live.py`` (B4) adds ``BENCH_PROXY_ASYNC`` (``1`` or
+``0``: ``BFF["PROXY_ASYNC"]``, always set explicitly by B4) and the upstreams of
+its routes (``BENCH_LIVE_UPSTREAM``, ``BENCH_WS_UPSTREAM``, see ``urls.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ WSGI_APPLICATION = "benchmarks.project.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 UPSTREAM = os.environ.get("BENCH_UPSTREAM", "http://127.0.0.1:9")
+LIVE_UPSTREAM = os.environ.get("BENCH_LIVE_UPSTREAM", "")  # live.py: server-sent events (http://...)
+WS_UPSTREAM = os.environ.get("BENCH_WS_UPSTREAM", "")  # live.py: WebSocket echo (ws://...)
+ASGI_APPLICATION = "benchmarks.project.asgi.application"
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -81,6 +86,8 @@ BFF = {
 }
 if os.environ.get("BENCH_CHUNK_SIZE"):
     BFF["PROXY_CHUNK_SIZE"] = int(os.environ["BENCH_CHUNK_SIZE"])
+if os.environ.get("BENCH_PROXY_ASYNC") in ("0", "1"):
+    BFF["PROXY_ASYNC"] = os.environ["BENCH_PROXY_ASYNC"] == "1"
 if os.environ.get("BENCH_DB_SESSIONS"):
     BFF.pop("USER_TOKEN_STORE")
 

@@ -5,7 +5,9 @@
 * ``revproxy/``: django-revproxy, no token (R);
 * ``revproxy-session/``: django-revproxy with the user's token from the session, the way
   projects glue it together today (mozilla-django-oidc's ``OIDC_STORE_ACCESS_TOKEN``) (RS);
-* ``bff/``: django_bff's ``remote_api(..., token_type=USER)``.
+* ``bff/``: django_bff's ``remote_api(..., token_type=USER)``;
+* ``live/`` and ``ws/`` (B4, ``live.py``, when their upstreams are set): the same kind of
+  route to the event-stream upstream, and a WebSocket route (``ws://`` target) to its echo.
 """
 
 from __future__ import annotations
@@ -68,3 +70,10 @@ urlpatterns = [
     path("revproxy/<path:path>", ProxyView.as_view(upstream=UPSTREAM + "/")),
     path("revproxy-session/<path:path>", SessionTokenProxyView.as_view(upstream=UPSTREAM + "/")),
 ]
+
+if settings.LIVE_UPSTREAM:
+    urlpatterns.append(
+        remote_api("live/", settings.LIVE_UPSTREAM + "/", token_type=TokenType.USER, allow_insecure=True)
+    )
+if settings.WS_UPSTREAM:
+    urlpatterns.append(remote_api("ws/", settings.WS_UPSTREAM + "/", token_type=TokenType.USER, allow_insecure=True))
