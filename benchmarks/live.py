@@ -377,6 +377,9 @@ def measure_sockets(
     clients: list[Client] = []
     bff = [f"--url=ws://{HOST}:{port}/ws/echo", f"--cookie={cookie}", f"--origin=http://{HOST}:{port}"]
     direct = [f"--url=ws://{HOST}:{ports['ws']}/echo", "--token=bench-token"]
+    if args.deflate in ("upstream", "none"):  # the browser hop without it; direct is the same client
+        bff.append("--no-deflate")
+        direct.append("--no-deflate")
     echo: dict[str, list[float]] = {}
     try:
         checks = check_socket_path(port, ports["ws"], cookie)
@@ -512,6 +515,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--echo-messages", type=int, default=2000)
     parser.add_argument("--hold", type=float, default=10.0, help="seconds the idle sockets are held and sampled")
+    parser.add_argument(
+        "--deflate",
+        choices=("both", "browser", "upstream", "none"),
+        default="both",
+        help="the WebSocket hops with permessage-deflate: both (the libraries' defaults, what browsers offer); "
+        "browser (the upstream accepts none); upstream (the browser clients offer none); none",
+    )
     parser.add_argument("--skip", default="", help="sse or ws: leave that part out")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "b4.json")
     args = parser.parse_args(argv)
@@ -542,7 +552,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         start_redis(procs, ports["redis"], env)
         argv = [sys.executable, "-m", "benchmarks.live_upstream", f"--http-port={ports['upstream']}"]
-        procs.start("upstream", [*argv, f"--ws-port={ports['ws']}"], env)
+        argv.append(f"--ws-port={ports['ws']}")
+        upstream_deflate = args.deflate in ("both", "upstream")
+        procs.start("upstream", [*argv, *([] if upstream_deflate else ["--no-deflate"])], env)
         wait_for_http(ports["upstream"], "/ready", procs)
         cookie = setup_session(env)
         for number in range(1, args.rounds + 1):
@@ -596,6 +608,12 @@ def main(argv: list[str] | None = None) -> int:
             "echo": f"{args.echo_messages} sequential round trips of 32 bytes after 200 warm-up, one socket",
             "sockets": args.sockets,
             "hold_s": args.hold,
+            "permessage_deflate": {
+                "both": "offered by the clients, accepted by uvicorn and the upstream (defaults; browsers offer it)",
+                "browser": "on the browser hop only (the upstream accepts none)",
+                "upstream": "on the BFF -> upstream hop only (the clients offer none)",
+                "none": "on neither hop",
+            }[args.deflate],
             "rounds": args.rounds,
             "elapsed_minutes": round(elapsed / 60, 1),
         },

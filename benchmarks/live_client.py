@@ -193,6 +193,7 @@ def _ws_options(args: argparse.Namespace) -> dict[str, Any]:
         "origin": args.origin or None,
         "open_timeout": 30,
         "max_queue": 4,
+        "compression": None if args.no_deflate else "deflate",
     }
 
 
@@ -269,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         w.add_argument("--cookie", default="")
         w.add_argument("--origin", default="")
         w.add_argument("--token", default="")
+        w.add_argument("--no-deflate", action="store_true", help="offer no permessage-deflate")
         if name == "echo":
             w.add_argument("--messages", type=int, default=2000)
             w.add_argument("--warmup", type=int, default=200)

@@ -22,6 +22,7 @@ token. The answer says so too (``X-Bench-Auth: bearer``).
 
 WebSocket (the ``websockets`` library's asyncio server): every message is sent
 back as it came; the handshake is refused 401 without the same bearer token.
+permessage-deflate is accepted (the library's default) unless ``--no-deflate``.
 """
 
 from __future__ import annotations
@@ -163,14 +164,21 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-async def main_async(http_port: int, ws_port: int) -> None:
+async def main_async(http_port: int, ws_port: int, deflate: bool) -> None:
     upstream = Upstream()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     http = await asyncio.start_server(upstream.handle, HOST, http_port, backlog=4096)
-    ws: Server = await serve(upstream.echo, HOST, ws_port, process_request=upstream.check_ws, backlog=4096)
+    ws: Server = await serve(
+        upstream.echo,
+        HOST,
+        ws_port,
+        process_request=upstream.check_ws,
+        backlog=4096,
+        compression="deflate" if deflate else None,
+    )
     print(f"ready http={http_port} ws={ws_port}", flush=True)
     await stop.wait()
     http.close()
@@ -181,10 +189,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--ws-port", type=int, required=True)
+    parser.add_argument("--no-deflate", action="store_true", help="accept no permessage-deflate")
     args = parser.parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    asyncio.run(main_async(args.http_port, args.ws_port))
+    asyncio.run(main_async(args.http_port, args.ws_port, not args.no_deflate))
 
 
 if __name__ == "__main__":
