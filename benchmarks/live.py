@@ -436,7 +436,9 @@ def measure_sockets(
 #: (key, heading) of the summary, per configuration; median and min–max over the rounds.
 SSE_ROWS = [
     ("established", "streams established"),
-    ("delivered_fraction", "events delivered (of sent in window)"),
+    ("establish_seconds", "seconds to establish them"),
+    ("events_sent", "events sent in the window"),
+    ("events_delivered", "events delivered"),
     ("p50_ms", "latency p50 (ms)"),
     ("p99_ms", "latency p99 (ms)"),
     ("max_ms", "latency max (ms)"),
@@ -522,6 +524,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the WebSocket hops with permessage-deflate: both (the libraries' defaults, what browsers offer); "
         "browser (the upstream accepts none); upstream (the browser clients offer none); none",
     )
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=0,
+        help="BFF['PROXY_POOL_SIZE'] (0: the default); the thread path reads bodies in max(32, 2x) threads",
+    )
     parser.add_argument("--skip", default="", help="sse or ws: leave that part out")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "b4.json")
     args = parser.parse_args(argv)
@@ -545,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         free_port(),  # B1's upstream: not started, the bff/ route is not used here
         BENCH_LIVE_UPSTREAM=f"http://{HOST}:{ports['upstream']}",
         BENCH_WS_UPSTREAM=f"ws://{HOST}:{ports['ws']}",
+        **({"BENCH_PROXY_POOL_SIZE": str(args.pool_size)} if args.pool_size else {}),
     )
     sse_runs: list[dict[str, Any]] = []
     ws_runs: list[dict[str, Any]] = []
@@ -608,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
             "echo": f"{args.echo_messages} sequential round trips of 32 bytes after 200 warm-up, one socket",
             "sockets": args.sockets,
             "hold_s": args.hold,
+            "proxy_pool_size": args.pool_size or "default",
             "permessage_deflate": {
                 "both": "offered by the clients, accepted by uvicorn and the upstream (defaults; browsers offer it)",
                 "browser": "on the browser hop only (the upstream accepts none)",

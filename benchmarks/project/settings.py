@@ -86,6 +86,8 @@ BFF = {
 }
 if os.environ.get("BENCH_CHUNK_SIZE"):
     BFF["PROXY_CHUNK_SIZE"] = int(os.environ["BENCH_CHUNK_SIZE"])
+if os.environ.get("BENCH_PROXY_POOL_SIZE"):  # live.py --pool-size
+    BFF["PROXY_POOL_SIZE"] = int(os.environ["BENCH_PROXY_POOL_SIZE"])
 if os.environ.get("BENCH_PROXY_ASYNC") in ("0", "1"):
     BFF["PROXY_ASYNC"] = os.environ["BENCH_PROXY_ASYNC"] == "1"
 if os.environ.get("BENCH_DB_SESSIONS"):
