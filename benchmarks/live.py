@@ -144,9 +144,9 @@ class Client:
         try:
             line = self.lines.get(timeout=timeout)
         except queue.Empty:
-            raise RuntimeError(f"client {self.proc.args} said nothing in {timeout:.0f} s") from None
+            raise RuntimeError(f"client {self.proc.args!r} said nothing in {timeout:.0f} s") from None
         if line is None:
-            raise RuntimeError(f"client {self.proc.args} exited with {self.proc.wait(timeout=STOP_TIMEOUT)}")
+            raise RuntimeError(f"client {self.proc.args!r} exited with {self.proc.wait(timeout=STOP_TIMEOUT)}")
         result: dict[str, Any] = json.loads(line)
         return result
 
@@ -164,7 +164,7 @@ class Client:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise RuntimeError(f"client {self.proc.args} did not exit in {timeout:.0f} s") from None
+            raise RuntimeError(f"client {self.proc.args!r} did not exit in {timeout:.0f} s") from None
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -236,19 +236,20 @@ def check_stream_path(port: int, cookie: str) -> dict[str, Any]:
 def check_socket_path(port: int, ws_port: int, cookie: str) -> dict[str, Any]:
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
+    from websockets.typing import Origin
 
-    url, origin = f"ws://{HOST}:{port}/ws/echo", f"http://{HOST}:{port}"
-    with connect(url, additional_headers={"Cookie": cookie}, origin=origin, open_timeout=10) as ws:  # type: ignore[arg-type]
+    url, origin = f"ws://{HOST}:{port}/ws/echo", Origin(f"http://{HOST}:{port}")
+    with connect(url, additional_headers={"Cookie": cookie}, origin=origin, open_timeout=10) as ws:
         ws.send("check")
         if ws.recv(timeout=10) != "check":
             raise RuntimeError("the WebSocket through the BFF did not echo")
     refusals: dict[str, Any] = {}
     for name, headers, page in (
         ("without_cookie", {}, origin),
-        ("other_origin", {"Cookie": cookie}, "http://evil.example"),
+        ("other_origin", {"Cookie": cookie}, Origin("http://evil.example")),
     ):
         try:
-            with connect(url, additional_headers=headers, origin=page, open_timeout=10):  # type: ignore[arg-type]
+            with connect(url, additional_headers=headers, origin=page, open_timeout=10):
                 refusals[name] = 101
         except InvalidStatus as e:
             refusals[name] = e.response.status_code
