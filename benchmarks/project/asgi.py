@@ -14,6 +14,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.project.settings")
 
 from django_bff.asgi import BFFApplication  # noqa: E402  (after the settings module is named)
 
-# mypy (django-stubs) refuses Django's handler here: ASGIHandler.__call__ takes a dict scope,
-# django_bff's ASGIApp passes a MutableMapping. A typing mismatch only; it runs as it should.
-application = BFFApplication(get_asgi_application())  # type: ignore[arg-type]
+application = BFFApplication(get_asgi_application())

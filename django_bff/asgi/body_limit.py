@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from django_bff.conf import bff_settings
@@ -44,11 +44,12 @@ __all__ = ["RequestBodyLimitMiddleware"]
 
 logger = logging.getLogger(__name__)
 
-#: The ASGI types, as this package's modules name them.
-Scope = MutableMapping[str, Any]
+#: The ASGI types, as this package's modules name them: those of django-stubs' ``ASGIHandler``, so that
+#: ``BFFApplication(get_asgi_application())`` type-checks (a scope is a dict; a sent message any mapping).
+Scope = dict[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _SETTING = object()
@@ -145,7 +146,7 @@ class RequestBodyLimitMiddleware:
                     return _disconnect()
             return message
 
-        async def guarded_send(message: Message) -> None:
+        async def guarded_send(message: Mapping[str, Any]) -> None:
             nonlocal started
             if not answered:
                 started = True
