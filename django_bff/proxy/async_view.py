@@ -57,13 +57,11 @@ def _runs_async() -> bool:
 
     Not with ``ATOMIC_REQUESTS``: Django refuses to wrap a coroutine view in a transaction.
     """
-    if not bff_settings.PROXY_ASYNC or any(db.get("ATOMIC_REQUESTS") for db in settings.DATABASES.values()):
-        return False
     try:
-        asyncio.get_running_loop()
+        asyncio.get_running_loop()  # first: under WSGI, the one check made
     except RuntimeError:
         return False
-    return True
+    return bff_settings.PROXY_ASYNC and not any(db.get("ATOMIC_REQUESTS") for db in settings.DATABASES.values())
 
 
 class ProxyView:

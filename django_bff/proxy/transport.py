@@ -275,11 +275,15 @@ def _unreadable(upstream: UpstreamAnswer) -> str | None:
         except (HeaderParsingError, TypeError):
             return "headers that cannot be parsed"
     headers = upstream.headers
-    for name, value in headers.iteritems():
-        if not _TOKEN.fullmatch(name):
-            return f"a header with an invalid name: {name[:100]!r}"
-        if not _FIELD_VALUE.fullmatch(value):
-            return f"the header {name[:100]!r} with control characters in its value"
+    # All names, then all values, each in one match (both rules are per character); the culprit is
+    # looked for only when one fails.
+    names_valid = all(headers) and _TOKEN.fullmatch("".join(headers))
+    if not (names_valid and _FIELD_VALUE.fullmatch("".join(headers.values()))):
+        for name, value in headers.iteritems():
+            if not _TOKEN.fullmatch(name):
+                return f"a header with an invalid name: {name[:100]!r}"
+            if not _FIELD_VALUE.fullmatch(value):
+                return f"the header {name[:100]!r} with control characters in its value"
     if "content-length" in headers and "transfer-encoding" not in headers:
         values = {v.strip() for v in ",".join(headers.getlist("content-length")).split(",")}
         if len(values) != 1 or not values.pop().isdigit():

@@ -451,3 +451,24 @@ def test_folded_header_lines_are_joined(raw: RawUpstream, client: Client) -> Non
     raw.answer("folded", OK_HEAD + b"X-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\n{}")
     response = call(client, "/api/raw/folded")
     assert response.status_code == 200 and response["X-Folded"] == "a b"
+
+
+@pytest.mark.parametrize(
+    ("headers", "problem"),
+    [
+        ([("X-A", "1"), ("X-B", "2")], None),
+        ([("X-A", "1"), ("", "2")], "a header with an invalid name: ''"),
+        ([("X-A", "1"), ("X(B)", "2")], "a header with an invalid name: 'X(B)'"),
+        ([("X-A", "1"), ("X-B", "ok"), ("X-B", "bad\x00")], "the header 'X-B' with control characters in its value"),
+        ([], None),
+    ],
+)
+def test_the_header_rule_names_the_culprit(headers: list[tuple[str, str]], problem: str | None) -> None:
+    """Every name and value are checked at once; the one that fails is named (never its value)."""
+    from types import SimpleNamespace
+
+    import urllib3
+
+    from django_bff.proxy.transport import _unreadable
+
+    assert _unreadable(SimpleNamespace(status=200, reason="OK", headers=urllib3.HTTPHeaderDict(headers))) == problem
