@@ -6,6 +6,8 @@ with the static files in front of it (``DEBUG``'s static serving is
 wraps it: a WebSocket to a route of the BFF (``/api/live/``) is proxied with
 the user's token; any other WebSocket (the BFF's own upstream connection to
 ``/demo-api/live``) goes to the demo's live API, :func:`demo.live.live`.
+:class:`~django_bff.asgi.RequestBodyLimitMiddleware` bounds request bodies
+before Django spools them, as a project's ``asgi.py`` should.
 """
 
 from __future__ import annotations
@@ -20,6 +22,6 @@ django_application = get_asgi_application()
 
 # Imported once Django is set up: they use its settings and models.
 from demo.live import live  # noqa: E402
-from django_bff.asgi import BFFApplication  # noqa: E402
+from django_bff.asgi import BFFApplication, RequestBodyLimitMiddleware  # noqa: E402
 
-application = BFFApplication(ASGIStaticFilesHandler(django_application), websocket_app=live)
+application = BFFApplication(RequestBodyLimitMiddleware(ASGIStaticFilesHandler(django_application)), websocket_app=live)
