@@ -91,6 +91,20 @@ def handshake(app: Any, sc: Any) -> list[dict[str, Any]]:
     return browser.sent
 
 
+def open_and_leave(path: str) -> None:
+    """A browser opens a socket to ``path`` through the BFF, sees it accepted, and leaves."""
+    browser = Browser()
+
+    async def run() -> None:
+        await browser.inbox.put({"type": "websocket.connect"})
+        task = asyncio.ensure_future(BFFApplication(django_app)(scope(path), browser.receive, browser.send))
+        await browser.next_sent("websocket.accept")
+        await browser.inbox.put({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait_for(task, 20)
+
+    async_to_sync(run)()
+
+
 def refusal(sent: list[dict[str, Any]]) -> tuple[int, Any]:
     assert sent[0]["type"] == "websocket.http.response.start", sent
     return sent[0]["status"], json.loads(sent[1]["body"])
@@ -359,16 +373,7 @@ def test_a_dpop_bound_token_goes_with_a_proof_for_the_handshake(ws_upstream: Any
         "REMOTE_APIS": [{"PREFIX": "ws/d/", "TARGET": target, "RETRIEVER": retriever, "ALLOW_INSECURE": True}],
     }
     use_current_routes(settings)
-    browser = Browser()
-
-    async def run() -> None:
-        await browser.inbox.put({"type": "websocket.connect"})
-        task = asyncio.ensure_future(BFFApplication(django_app)(scope("/ws/d/x?a=1"), browser.receive, browser.send))
-        await browser.next_sent("websocket.accept")
-        await browser.inbox.put({"type": "websocket.disconnect", "code": 1000})
-        await asyncio.wait_for(task, 20)
-
-    async_to_sync(run)()
+    open_and_leave("/ws/d/x?a=1")
     headers = ws_upstream.connection(1).headers
     assert headers["authorization"] == "DPoP dpop-bound-websocket-token"
     claims = jwt.decode(headers["dpop"], options={"verify_signature": False})
@@ -422,16 +427,7 @@ def test_a_dpop_handshake_refused_for_its_nonce_is_made_once_more_with_it(ws_ups
     route = {"PREFIX": "ws/n/", "TARGET": target, "RETRIEVER": "tests.support.retrievers.DPoPRetriever"}
     settings.BFF = {**settings.BFF, "REMOTE_APIS": [{**route, "ALLOW_INSECURE": True}]}
     use_current_routes(settings)
-    browser = Browser()
-
-    async def run() -> None:
-        await browser.inbox.put({"type": "websocket.connect"})
-        task = asyncio.ensure_future(BFFApplication(django_app)(scope("/ws/n/x"), browser.receive, browser.send))
-        await browser.next_sent("websocket.accept")
-        await browser.inbox.put({"type": "websocket.disconnect", "code": 1000})
-        await asyncio.wait_for(task, 20)
-
-    async_to_sync(run)()
+    open_and_leave("/ws/n/x")
     proof = ws_upstream.connection(1).headers["dpop"]
     assert jwt.decode(proof, options={"verify_signature": False})["nonce"] == NONCE
     assert nonce_for(origin_scope(target.replace("ws://", "http://"))) == NONCE  # the next handshake starts with it
